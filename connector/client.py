@@ -1,0 +1,208 @@
+"""Cloudflare v4 API client: auth headers, envelope checks, error classification, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connector.errors import (
+    AuthError,
+    FatalSourceError,
+    RetriableSourceError,
+    SourceError,
+)
+from connector.settings import Credentials
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# Cloudflare error codes that mean "your credentials are wrong or not allowed", with the fix.
+AUTH_FIXES: Mapping[int, str] = {
+    1000: "the API token is invalid, expired or disabled: create a new one under "
+    "My Profile > API Tokens and set CF_API_TOKEN",
+    1001: "no credentials were sent: set CF_API_TOKEN (or CF_API_EMAIL and CF_API_KEY)",
+    6003: "the auth headers are malformed: put an API token in CF_API_TOKEN, or a global "
+    "API key in CF_API_KEY together with CF_API_EMAIL (not a key as a token or vice versa)",
+    6102: "CF_API_EMAIL is not a valid email address",
+    6103: "CF_API_KEY is not a global API key: for an API token use CF_API_TOKEN instead",
+    6111: "CF_API_TOKEN is not an API token (a global API key goes in CF_API_KEY with "
+    "CF_API_EMAIL)",
+    9103: "CF_API_EMAIL / CF_API_KEY are not a known email and global API key pair",
+    9109: "the credential may not access this account: check CF_ACCOUNT_ID and the token's "
+    "account resources",
+    10000: "the credential was rejected or lacks the permission: give the token "
+    "'Account Settings Read' on this account (and check CF_ACCOUNT_ID)",
+    7003: "the account id is not valid: check CF_ACCOUNT_ID",
+    7000: "the account id is not valid: check CF_ACCOUNT_ID",
+}
+RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Full-jitter exponential backoff; a server's ``Retry-After`` wins when it is longer."""
+
+    base_s: float = 1.0
+    cap_s: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None, rand: random.Random) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        jittered = rand.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            return retry_after + rand.uniform(0, min(1.0, self.base_s))
+        return max(jittered, self.base_s / 10)
+
+
+def classify(response: httpx.Response) -> dict[str, Any]:
+    """Return the envelope of a successful response; raise the right ``SourceError`` otherwise.
+
+    One table for HTTP status and body: 429/5xx/timeouts are retriable, auth codes raise
+    ``AuthError`` with the fix, other 4xx and ``success: false`` are fatal.
+    """
+    url = f"{response.request.method} {response.request.url.path}"
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    code = first.get("code") if isinstance(first.get("code"), int) else None
+    text = str(first.get("message") or response.reason_phrase or "no message")
+    chain = first.get("error_chain")
+    if isinstance(chain, list) and chain and isinstance(chain[0], dict):
+        inner = chain[0]
+        text = f"{text}: {inner.get('message')}"
+        if isinstance(inner.get("code"), int) and inner["code"] in AUTH_FIXES:
+            code = inner["code"]
+    if status in RETRIABLE_STATUS:
+        what = "rate limited" if status == 429 else "transient error"
+        msg = f"Cloudflare {what} (HTTP {status}, code {code}: {text}) on {url}"
+        raise RetriableSourceError(
+            msg, status=status, code=code, url=url, retry_after=retry_after(response)
+        )
+    if 200 <= status < 300:
+        if not isinstance(body, dict):
+            msg = f"Cloudflare sent a non-JSON body (HTTP {status}) on {url}"
+            raise RetriableSourceError(msg, status=status, url=url)
+        if body.get("success") is False:
+            msg = f"Cloudflare error (code {code}: {text}) on {url}"
+            raise FatalSourceError(msg, status=status, code=code, url=url)
+        return body
+    if code in AUTH_FIXES or status in (401, 403):
+        fix = AUTH_FIXES.get(code or 0, AUTH_FIXES[10000])
+        msg = f"Cloudflare refused the request (HTTP {status}, code {code}: {text}) on {url}: {fix}"
+        raise AuthError(msg, status=status, code=code, url=url)
+    msg = f"Cloudflare error (HTTP {status}, code {code}: {text}) on {url}"
+    raise FatalSourceError(msg, status=status, code=code, url=url)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from ``Retry-After`` (seconds or HTTP date), else ``x-ratelimit-reset``."""
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            date = response.headers.get("date")
+            now = parsedate_to_datetime(date) if date else None
+            if now is not None:
+                return max(0.0, (when - now).total_seconds())
+    return None
+
+
+class CloudflareClient:
+    """An authenticated v4 API client; transport, sleep and randomness are injectable."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        timeout_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        backoff: Backoff | None = None,
+        rand: random.Random | None = None,
+        max_attempts: int = 0,
+    ) -> None:
+        """``max_attempts`` 0 retries transient errors forever (with backoff)."""
+        self._credentials = credentials
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"User-Agent": "cfkafka/0.1", **credentials.headers()},
+            timeout=timeout_s,
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._backoff = backoff or Backoff()
+        self._rand = rand or random.Random()  # noqa: S311 - jitter, not crypto
+        self._max_attempts = max_attempts
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        """Never show credentials."""
+        return f"CloudflareClient({str(self._http.base_url)!r}, {self._credentials.kind})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``path`` and return the envelope, retrying transient failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._get_once(path, params)
+            except RetriableSourceError as exc:
+                if self._max_attempts and attempt >= self._max_attempts:
+                    raise
+                delay = self._backoff.delay(attempt, exc.retry_after, self._rand)
+                log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
+                await self._sleep(delay)
+
+    async def _get_once(self, path: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        self.requests += 1
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TransportError as exc:
+            msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on GET {path}"
+            raise RetriableSourceError(msg, url=f"GET {path}") from exc
+        return classify(response)
+
+    async def verify(self, account_id: str) -> str:
+        """Check the credential works; return a one-line description or raise ``AuthError``.
+
+        A user token verifies on ``/user/tokens/verify``; an account-owned token fails there
+        with code 1000 and verifies on ``/accounts/{id}/tokens/verify``. A global key has no
+        verify endpoint; the feed probe checks it.
+        """
+        if self._credentials.kind != "token":
+            return "global API key (checked by the feed probe)"
+        try:
+            body = await self.get("/user/tokens/verify")
+        except AuthError as user_exc:
+            if user_exc.code != 1000:
+                raise
+            try:
+                body = await self.get(f"/accounts/{account_id}/tokens/verify")
+            except SourceError:
+                raise user_exc from None
+        status = body.get("result", {}).get("status", "unknown")
+        if status != "active":
+            msg = f"the API token is {status}: create a new one and set CF_API_TOKEN"
+            raise AuthError(msg, code=1000)
+        return f"API token {body['result'].get('id', '?')} is active"
