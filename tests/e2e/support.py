@@ -1,0 +1,202 @@
+"""Helpers for end-to-end tests: the simulator, connector and Faust worker as processes,
+and reading topics back through the schema registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from infra.procs import Service
+from schemas.registry import Decoder, registry_client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def new_account_id() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Sim:
+    service: Service
+    base_url: str
+    account_id: str
+    token: str
+
+    @property
+    def admin_url(self) -> str:
+        return self.base_url.removesuffix("/client/v4") + "/__sim"
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.admin_url}/{path}", data=data, method="POST" if data else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.admin(f"audit_logs?account_id={self.account_id}")
+
+    def pause(self) -> None:
+        self.admin("live", {"events_per_second": 0})
+
+
+def start_sim(tmp_path: Path, *, initial_events: int = 300, events_per_second: float = 20,
+              seed: int = 7, extra: list[str] | None = None) -> Sim:
+    from sim.config import DEFAULT_API_TOKEN
+
+    account_id = new_account_id()
+    service = Service(
+        "sim",
+        [sys.executable, "-m", "sim", "--port", "0", "--seed", str(seed),
+         "--account-id", account_id, "--initial-events", str(initial_events),
+         "--history-s", "7200", "--events-per-second", str(events_per_second), *(extra or [])],
+        env=dict(os.environ), log_path=tmp_path / "sim.log",
+    ).start()
+    out = service.wait_for("SIM READY", timeout_s=30)
+    base_url = out.split("SIM READY", 1)[1].split()[0]
+    return Sim(service, base_url, account_id, DEFAULT_API_TOKEN)
+
+
+def connector_env(stack: Any, sim: Sim, name: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CF_", "CFKAFKA_"))}
+    env.update(
+        CF_API_BASE_URL=sim.base_url,
+        CF_API_TOKEN=sim.token,
+        CF_ACCOUNT_ID=sim.account_id,
+        KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
+        SCHEMA_REGISTRY_URL=stack.registry_url,
+        CFKAFKA_CONNECTOR_NAME=name,
+        CF_SETTLE_LAG_S="1.5",
+        CF_POLL_INTERVAL_S="0.5",
+        CF_START_LOOKBACK_S="86400",
+        CF_PER_PAGE="100",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_connector(tmp_path: Path, env: dict[str, str], tag: str = "connector") -> Service:
+    return Service(
+        tag, [sys.executable, "-m", "connector", "run"], env=env, log_path=tmp_path / f"{tag}.log"
+    ).start()
+
+
+def streams_env(stack: Any, tmp_path: Path, app_id: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMS_", "CF_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
+        SCHEMA_REGISTRY_URL=stack.registry_url,
+        STREAMS_APP_ID=app_id,
+        STREAMS_DATADIR=str(tmp_path / f"faust-{app_id}"),
+    )
+    return env
+
+
+def start_streams(tmp_path: Path, env: dict[str, str], tag: str = "streams") -> Service:
+    return Service(
+        tag, [sys.executable, "-m", "streams"], env=env, log_path=tmp_path / f"{tag}.log",
+        cwd=tmp_path,
+    ).start()
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def read_topic(stack: Any, topic: str, timeout_s: float = 30) -> list[Message]:
+    """Every committed message of ``topic`` (read_committed), from the beginning to the end."""
+    consumer = Consumer({
+        "bootstrap.servers": stack.bootstrap,
+        "group.id": f"e2e-reader-{secrets.token_hex(4)}",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    })
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return []
+        partitions = [TopicPartition(topic, p, 0) for p in meta.partitions]
+        consumer.assign(partitions)
+        pending = {tp.partition for tp in partitions}
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                    continue
+                raise RuntimeError(str(msg.error()))
+            out.append(Message(msg.topic(), msg.partition(), msg.offset(), msg.key(),
+                               msg.value(), dict(msg.headers() or [])))
+        assert not pending, f"did not reach the end of {topic}"
+        return out
+    finally:
+        consumer.close()
+
+
+class Topics:
+    """Decoded views of the pipeline's topics for one account."""
+
+    def __init__(self, stack: Any, account_id: str) -> None:
+        self.stack = stack
+        self.account_id = account_id
+        self.decoder = Decoder(registry_client(stack.registry_url))
+
+    def raw(self) -> list[dict[str, Any]]:
+        scope = f"account:{self.account_id}".encode()
+        return [
+            self.decoder.decode(m.value)
+            for m in read_topic(self.stack, "cloudflare.audit_logs.v1")
+            if m.headers.get("cf.scope") == scope
+        ]
+
+    def siem(self) -> list[dict[str, Any]]:
+        records = [self.decoder.decode(m.value) for m in read_topic(self.stack, "siem.audit.v1")]
+        return [r for r in records if r.get("account_uid") == self.account_id]
+
+    def dlq(self) -> list[Message]:
+        source = f"connector/audit_logs/account:{self.account_id}".encode()
+        return [m for m in read_topic(self.stack, "cloudflare.dlq.v1")
+                if m.headers.get("dlq.source") == source]
+
+
+def duplicates(ids: list[str]) -> dict[str, int]:
+    return {k: n for k, n in Counter(ids).items() if n > 1}
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str,
+               services: list[Service] = (), poll_s: float = 1.0) -> None:  # type: ignore[assignment]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        for service in services:
+            assert service.running, f"{service.name} died:\n{service.output()[-3000:]}"
+        time.sleep(poll_s)
+    logs = "\n".join(f"--- {s.name}\n{s.output()[-2000:]}" for s in services)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{logs}")
