@@ -35,6 +35,7 @@ AUTH_FIXES: Mapping[int, str] = {
     6103: "CF_API_KEY is not a global API key: for an API token use CF_API_TOKEN instead",
     6111: "CF_API_TOKEN is not an API token (a global API key goes in CF_API_KEY with "
     "CF_API_EMAIL)",
+    9106: "no credentials were sent: set CF_API_TOKEN (or CF_API_EMAIL and CF_API_KEY)",
     9103: "CF_API_EMAIL / CF_API_KEY are not a known email and global API key pair",
     9109: "the credential may not access this account: check CF_ACCOUNT_ID and the token's "
     "account resources",

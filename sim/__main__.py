@@ -1,0 +1,57 @@
+"""`python -m sim` / `cfkafka sim`: serve the simulator until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from sim.config import SimConfig
+from sim.server import run_sim
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    d = SimConfig()
+    p = argparse.ArgumentParser(prog="python -m sim", description="Cloudflare API simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787, help="0 = pick a free port")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--account-id", default=d.account_id)
+    p.add_argument("--token", default=d.api_token, help="the valid user API token")
+    p.add_argument("--initial-events", type=int, default=d.initial_events)
+    p.add_argument("--history-s", type=float, default=d.history_s)
+    p.add_argument("--events-per-second", type=float, default=d.events_per_second)
+    p.add_argument("--rate-limit", type=int, default=d.rate_limit)
+    p.add_argument("--rate-window-s", type=float, default=d.rate_window_s)
+    p.add_argument("--rate-block-s", type=float, default=None,
+                   help="block after exceeding the limit (default: the window)")
+    return p
+
+
+async def _serve(config: SimConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_sim(config, host, port) as sim:
+        print(f"SIM READY {sim.base_url}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, serve until signalled, return the exit status."""
+    args = build_parser().parse_args(argv)
+    config = SimConfig(
+        account_id=args.account_id, api_token=args.token, seed=args.seed,
+        initial_events=args.initial_events, history_s=args.history_s,
+        events_per_second=args.events_per_second, rate_limit=args.rate_limit,
+        rate_window_s=args.rate_window_s, rate_block_s=args.rate_block_s,
+    )
+    asyncio.run(_serve(config, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

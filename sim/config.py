@@ -1,0 +1,61 @@
+"""SimConfig: every knob of the simulator, including the injectable clock."""
+
+from __future__ import annotations
+
+import random
+import string
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+DEFAULT_ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _pad(prefix: str, length: int, seed: str) -> str:
+    rng = random.Random(seed)
+    return prefix + "".join(rng.choice(_ALNUM) for _ in range(length - len(prefix)))
+
+
+#: legacy (pre-2026) user API token: 40 alphanumeric characters (facts §0)
+DEFAULT_API_TOKEN = _pad("cfsimtoken", 40, "cfsim-user-token")
+#: legacy global API key: 37 lowercase hex characters (facts §0: 37-45)
+DEFAULT_GLOBAL_KEY = f"{random.Random('cfsim-global-key').getrandbits(37 * 4):037x}"
+_AT_BODY = _pad("", 40, "cfsim-account-token")
+#: new-format account-owned token: `cfat_` + 40 characters + checksum (facts §0)
+DEFAULT_ACCOUNT_TOKEN = f"cfat_{_AT_BODY}{zlib.crc32(_AT_BODY.encode()):08x}"
+
+
+def utc_now() -> datetime:
+    """Wall-clock time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class SimConfig:
+    """Configuration of one simulator instance (one account, one user)."""
+
+    account_id: str = DEFAULT_ACCOUNT_ID
+    api_token: str = DEFAULT_API_TOKEN
+    email: str = "secops@example.com"
+    global_key: str = DEFAULT_GLOBAL_KEY
+    account_token: str = DEFAULT_ACCOUNT_TOKEN
+    seed: int = 42
+    initial_events: int = 500
+    history_s: float = 6 * 3600.0
+    events_per_second: float = 5.0
+    rate_limit: int = 1200
+    rate_window_s: float = 300.0
+    #: how long every call is blocked once the limit is exceeded; None = rate_window_s
+    rate_block_s: float | None = None
+    max_per_page: int = 1000
+    #: per_page above max_per_page: "error" (400 6008/11000, seen on the real API) or "clamp"
+    per_page_over_max: Literal["error", "clamp"] = "error"
+    clock: Callable[[], datetime] = field(default=utc_now, repr=False, compare=False)
+
+    @property
+    def block_s(self) -> float:
+        """Effective block duration after the rate limit is exceeded."""
+        return self.rate_window_s if self.rate_block_s is None else self.rate_block_s
