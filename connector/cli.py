@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
@@ -143,7 +144,18 @@ async def _prepare_kafka(settings: Settings, feed: PullFeed, stop: asyncio.Event
     """
     kafka_conf = _kafka_conf(settings)
     subject = f"{feed.topic}-value"
-    sr = registry_client(settings.registry_url, settings.registry_conf)
+    with registry_client(settings.registry_url, settings.registry_conf) as sr:
+        return await _register_and_create(settings, feed, stop, sr, kafka_conf, subject)
+
+
+async def _register_and_create(
+    settings: Settings,
+    feed: PullFeed,
+    stop: asyncio.Event,
+    sr: SchemaRegistryClient,
+    kafka_conf: dict[str, str],
+    subject: str,
+) -> int | None:
     backoff, rand, attempt = Backoff(cap_s=30), random.Random(), 0  # noqa: S311
     while not stop.is_set():
         attempt += 1

@@ -46,25 +46,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cfkafka-demo-"))
     _say(f"logs and state in {workdir}")
     _say("starting Kafka + schema registry (first run downloads jars from Maven Central)...")
-    services: list[Service] = []
     try:
         with stack_from_environment() as stack:
             _say(f"Kafka {stack.bootstrap}   schema registry {stack.registry_url}")
-            services = _start_services(stack, workdir)
-            return _watch(stack, args.seconds, args.show, services, stopping)
+            services: list[Service] = []
+            try:
+                services = _start_services(stack, workdir, services)
+                return _watch(stack, args.seconds, args.show, services, stopping)
+            finally:  # stop our processes while Kafka is still up
+                for service in reversed(services):
+                    code = service.stop()
+                    _say(f"stopped {service.name} (exit {code})")
+                _say("stopping Kafka and the schema registry")
     except KeyboardInterrupt:
-        _say("Ctrl-C: stopping")
+        _say("Ctrl-C: stopped")
         return 0
     except ServiceError as exc:
         _say(f"error: {exc}")
         return 1
-    finally:
-        for service in reversed(services):
-            code = service.stop()
-            _say(f"stopped {service.name} (exit {code})")
 
 
-def _start_services(stack: Any, workdir: Path) -> list[Service]:
+def _start_services(stack: Any, workdir: Path, services: list[Service]) -> list[Service]:
+    """Start simulator, connector and worker, appending each to ``services`` as it starts."""
     from sim.config import DEFAULT_API_TOKEN
 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CF_", "STREAMS_"))}
@@ -73,7 +76,7 @@ def _start_services(stack: Any, workdir: Path) -> list[Service]:
     sim = Service("simulator", [sys.executable, "-m", "sim", "--port", "0", "--account-id",
                                 account, "--events-per-second", "3", "--initial-events", "120"],
                   env=base, log_path=workdir / "sim.log").start()
-    services = [sim]
+    services.append(sim)
     base_url = sim.wait_for("SIM READY", 30).split("SIM READY", 1)[1].split()[0]
     _say(f"Cloudflare API simulator at {base_url}")
     connector_env = {**base, "CF_API_BASE_URL": base_url, "CF_API_TOKEN": DEFAULT_API_TOKEN,
@@ -94,7 +97,12 @@ def _start_services(stack: Any, workdir: Path) -> list[Service]:
 
 def _watch(stack: Any, seconds: float, show: int, services: list[Service],
            stopping: list[int]) -> int:
-    decoder = Decoder(registry_client(stack.registry_url))
+    with registry_client(stack.registry_url) as client:
+        return _consume(stack, Decoder(client), seconds, show, services, stopping)
+
+
+def _consume(stack: Any, decoder: Decoder, seconds: float, show: int, services: list[Service],
+             stopping: list[int]) -> int:
     consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"demo-{os.getpid()}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                          "enable.auto.commit": False})
@@ -106,8 +114,8 @@ def _watch(stack: Any, seconds: float, show: int, services: list[Service],
         while not stopping and (seconds <= 0 or time.monotonic() - started < seconds):
             for service in services:
                 if not service.running:
-                    msg = f"{service.name} stopped unexpectedly; see {service.log_path}"
-                    raise ServiceError(msg)
+                    text = f"{service.name} stopped unexpectedly; see {service.log_path}"
+                    raise ServiceError(text)
             msg = consumer.poll(0.5)
             now = time.monotonic()
             if now - last_summary >= 5:
@@ -115,7 +123,7 @@ def _watch(stack: Any, seconds: float, show: int, services: list[Service],
                 last_summary = now
             if msg is None or msg.error():
                 continue
-            topic = msg.topic()
+            topic = msg.topic() or ""
             counts[topic] += 1
             second = f"{topic}{int(now)}"
             shown[second] = shown.get(second, 0) + 1

@@ -51,7 +51,9 @@ class Sim:
         return self.admin(f"audit_logs?account_id={self.account_id}")
 
     def pause(self) -> None:
+        """Stop live arrivals; a batch already being generated still lands, so settle."""
         self.admin("live", {"events_per_second": 0})
+        time.sleep(1.0)
 
 
 def start_sim(tmp_path: Path, *, initial_events: int = 300, events_per_second: float = 20,
@@ -165,18 +167,19 @@ class Topics:
     def __init__(self, stack: Any, account_id: str) -> None:
         self.stack = stack
         self.account_id = account_id
-        self.decoder = Decoder(registry_client(stack.registry_url))
+
+    def _decode(self, messages: list[Message]) -> list[dict[str, Any]]:
+        with registry_client(self.stack.registry_url) as client:
+            decoder = Decoder(client)
+            return [decoder.decode(m.value) for m in messages]
 
     def raw(self) -> list[dict[str, Any]]:
         scope = f"account:{self.account_id}".encode()
-        return [
-            self.decoder.decode(m.value)
-            for m in read_topic(self.stack, "cloudflare.audit_logs.v1")
-            if m.headers.get("cf.scope") == scope
-        ]
+        return self._decode([m for m in read_topic(self.stack, "cloudflare.audit_logs.v1")
+                             if m.headers.get("cf.scope") == scope])
 
     def siem(self) -> list[dict[str, Any]]:
-        records = [self.decoder.decode(m.value) for m in read_topic(self.stack, "siem.audit.v1")]
+        records = self._decode(read_topic(self.stack, "siem.audit.v1"))
         return [r for r in records if r.get("account_uid") == self.account_id]
 
     def dlq(self) -> list[Message]:

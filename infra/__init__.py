@@ -1,0 +1,1 @@
+"""Local Kafka + schema registry stack (Maven Central jars or Docker) and `cfkafka dev`."""
