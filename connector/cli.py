@@ -207,7 +207,9 @@ async def _run(settings: Settings) -> int:
     feed = AuditLogs()
     client = _client(settings)
     kafka_conf = _kafka_conf(settings)
-    publisher = TransactionalPublisher(kafka_conf, f"{settings.connector_name}-source")
+    publisher = TransactionalPublisher(
+        kafka_conf, f"{settings.connector_name}-source", timeout_s=settings.transaction_timeout_s
+    )
     try:
         log.info("cfkafka %s: %s", __version__, await client.verify(settings.account_id))
         await _probe(client, feed, settings.account_id)

@@ -31,12 +31,14 @@ class Publisher(Protocol):
         """Release the client; an open transaction is aborted."""
 
 
-def producer_conf(kafka_conf: Mapping[str, str], transactional_id: str) -> dict[str, Any]:
+def producer_conf(
+    kafka_conf: Mapping[str, str], transactional_id: str, timeout_s: float = 60.0
+) -> dict[str, Any]:
     """Producer settings: transactional, idempotent, acks=all, Java-compatible partitioner."""
     return {
         "linger.ms": 20,
-        "transaction.timeout.ms": 60000,
-        "message.timeout.ms": 60000,
+        "transaction.timeout.ms": int(timeout_s * 1000),
+        "message.timeout.ms": int(timeout_s * 1000),
         **kafka_conf,
         "transactional.id": transactional_id,
         "enable.idempotence": True,
@@ -57,7 +59,7 @@ class TransactionalPublisher:
         producer_factory: Callable[[dict[str, Any]], Any] = Producer,
     ) -> None:
         """Nothing connects until ``start``."""
-        self._conf = producer_conf(kafka_conf, transactional_id)
+        self._conf = producer_conf(kafka_conf, transactional_id, timeout_s)
         self._timeout_s = timeout_s
         self._factory = producer_factory
         self._producer: Any = None

@@ -78,6 +78,7 @@ class Settings:
     start_lookback_s: float = 7 * 86400.0
     per_page: int = 1000
     http_timeout_s: float = 60.0
+    transaction_timeout_s: float = 60.0
     metrics_port: int = 0
     kafka_conf: Mapping[str, str] = field(default_factory=dict)
     registry_conf: Mapping[str, str] = field(default_factory=dict)
@@ -105,6 +106,9 @@ class Settings:
             start_lookback_s=_number(env, "CF_START_LOOKBACK_S", cls.start_lookback_s, float, 0),
             per_page=_number(env, "CF_PER_PAGE", cls.per_page, int, 1, 1000),
             http_timeout_s=_number(env, "CF_HTTP_TIMEOUT_S", cls.http_timeout_s, float, 1.0),
+            transaction_timeout_s=_number(
+                env, "CFKAFKA_TRANSACTION_TIMEOUT_S", cls.transaction_timeout_s, float, 1.0, 900
+            ),
             metrics_port=_number(env, "CFKAFKA_METRICS_PORT", cls.metrics_port, int, 0, 65535),
             kafka_conf=_passthrough(env, "KAFKA_CONF_"),
             registry_conf=_passthrough(env, "SR_CONF_"),

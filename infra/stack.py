@@ -439,6 +439,7 @@ class LocalStack:
         self._cds = cds
         self._procs: list[_Proc] = []
         self._state: StackState | None = None
+        self._broker_cmd: list[str] = []
 
     # ---------------------------------------------------------------- public API
 
@@ -520,6 +521,7 @@ class LocalStack:
                          deadline)
             broker_cmd = [java, *self.BROKER_JVM, *broker_cds, marker, "-cp", classpath,
                           "kafka.Kafka", str(props)]
+            self._broker_cmd = broker_cmd
             self._procs.insert(0, _spawn("kafka", broker_cmd, log_dir / "kafka.log", workdir,
                                          marker, detach=self._detach))
             self._state = StackState(
@@ -537,6 +539,27 @@ class LocalStack:
             raise
         log.info("local stack ready in %.1f s: %s", time.monotonic() - started, self._state.info)
         return self._state.info
+
+    def stop_broker(self, timeout_s: float = 30) -> None:
+        """Stop only the broker (SIGTERM, data kept), to test a Kafka outage."""
+        broker = next(p for p in self._procs if p.name == "kafka")
+        broker.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while broker.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if broker.running():
+            broker.signal(signal.SIGKILL)
+        if broker.popen is not None:
+            broker.popen.wait(timeout=10)
+
+    def start_broker(self, timeout_s: float = 120) -> None:
+        """Start the broker again after :meth:`stop_broker`, same port and data."""
+        state = self.state
+        log_path = Path(state.log_dir) / "kafka-restarted.log"
+        proc = _spawn("kafka", self._broker_cmd, log_path, Path(state.workdir), state.marker,
+                      detach=self._detach)
+        self._procs = [proc if p.name == "kafka" else p for p in self._procs]
+        self._wait_ready(time.monotonic() + timeout_s, timeout_s)
 
     def stop(self, timeout_s: float = 30) -> None:
         """SIGTERM both processes, wait up to ``timeout_s``, then SIGKILL what is left."""
