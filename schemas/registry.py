@@ -27,7 +27,8 @@ class WireFormatError(ValueError):
 
 def registry_client(url: str, conf: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
     """Build a registry client for ``url`` (no trailing slash) with extra client ``conf``."""
-    return SchemaRegistryClient({"url": url.rstrip("/"), **(conf or {})})
+    return SchemaRegistryClient({"url": url if url.startswith("mock:") else url.rstrip("/"),
+                                 **(conf or {})})
 
 
 def register(

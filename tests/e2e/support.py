@@ -104,6 +104,7 @@ def streams_env(stack: Any, tmp_path: Path, app_id: str) -> dict[str, str]:
         SCHEMA_REGISTRY_URL=stack.registry_url,
         STREAMS_APP_ID=app_id,
         STREAMS_DATADIR=str(tmp_path / f"faust-{app_id}"),
+        STREAMS_SESSION_TIMEOUT_S="10",
     )
     return env
 

@@ -1,0 +1,1 @@
+"""Faust stream processors: raw Cloudflare topics -> deduplicated, normalized SIEM topics."""

@@ -1,0 +1,93 @@
+"""Before the worker consumes: create missing topics, check co-partitioning, register schemas.
+
+Runs once per worker process from ``StreamsApp.on_first_start`` (blocking clients, in a
+thread). Creating ``cloudflare.audit_logs.v1`` here means a broker with topic
+auto-creation never makes it with its default partition count.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from schemas.registry import registry_client
+
+from .app import Settings
+from .codecs import Codecs, connect
+from .topics import CO_PARTITIONED
+
+log = logging.getLogger(__name__)
+
+
+class TopologyError(RuntimeError):
+    """Topics exist with partition counts the worker cannot process correctly."""
+
+
+def partition_counts(admin: AdminClient, names: Iterable[str]) -> dict[str, int]:
+    """Partition count of each existing topic in ``names`` (missing topics are absent)."""
+    metadata = admin.list_topics(timeout=30)
+    return {
+        name: len(metadata.topics[name].partitions)
+        for name in names
+        if name in metadata.topics and metadata.topics[name].error is None
+    }
+
+
+def ensure_topics(
+    admin: AdminClient, names: Iterable[str], partitions: int, replication: int
+) -> None:
+    """Create each missing topic in ``names`` with ``partitions``; tolerate creation races."""
+    missing = [n for n in names if n not in partition_counts(admin, [n])]
+    if not missing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing],
+        operation_timeout=30,
+    )
+    for name, future in futures.items():
+        try:
+            future.result()
+            log.info("created topic %s (%d partitions)", name, partitions)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+
+
+def check_partitions(counts: dict[str, int], expected: int, exactly_once: bool) -> list[str]:
+    """Problems with ``counts`` (topic -> partitions); raise ``TopologyError`` under EOS."""
+    problems = [
+        f"{name} has {n} partitions, expected {expected}"
+        for name, n in sorted(counts.items())
+        if n != expected
+    ]
+    if problems and exactly_once:
+        msg = (
+            "exactly_once writes the output for source partition p in p's transaction, so "
+            "raw, SIEM and DLQ topics need CFKAFKA_TOPIC_PARTITIONS partitions: "
+            + "; ".join(problems)
+        )
+        raise TopologyError(msg)
+    return problems
+
+
+def resolve_replication(admin: AdminClient, replication: int) -> int:
+    """``-1`` (broker default) -> min(3, brokers) for topics Faust creates itself."""
+    if replication > 0:
+        return replication
+    return max(1, min(3, len(admin.list_topics(timeout=30).brokers)))
+
+
+def prepare(settings: Settings) -> tuple[Codecs, int]:
+    """Create and check topics, register ``siem.audit``; return codecs and changelog replicas."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    ensure_topics(admin, CO_PARTITIONED, settings.topic_partitions, settings.replication_factor)
+    counts = partition_counts(admin, CO_PARTITIONED)
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    for problem in check_partitions(counts, settings.topic_partitions, exactly_once):
+        log.warning("topic layout: %s", problem)
+    codecs = connect(registry_client(settings.registry_url))
+    return codecs, resolve_replication(admin, settings.replication_factor)

@@ -1,0 +1,45 @@
+"""streams.dedupe: first sighting and the expiry sweep (pure parts, no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streams.dedupe import expire, expired, first_sighting
+
+NOW = 1_700_000_000
+HORIZON = 7 * 24 * 3600
+
+
+def test_first_sighting():
+    seen = {b"a": NOW}
+    assert first_sighting(seen, b"b")
+    assert not first_sighting(seen, b"a")
+
+
+def test_expired_keeps_keys_inside_the_horizon():
+    items = [(b"old", NOW - HORIZON), (b"older", NOW - HORIZON - 1), (b"new", NOW - HORIZON + 1)]
+    assert expired(items, NOW, HORIZON) == [b"old", b"older"]
+
+
+def test_expired_drops_values_that_are_not_ints():
+    assert expired([(b"junk", None)], NOW, HORIZON) == [b"junk"]
+
+
+def test_expire_deletes_and_tombstones_each_expired_key():
+    store: dict[bytes, int | None] = {b"old": NOW - HORIZON - 5, b"new": NOW - 5}
+    tombstones: list[bytes] = []
+
+    async def tombstone(key: bytes) -> None:
+        tombstones.append(key)
+
+    n = asyncio.run(expire(store, tombstone, NOW, HORIZON))
+    assert n == 1
+    assert store == {b"new": NOW - 5}
+    assert tombstones == [b"old"]
+
+
+def test_expire_on_an_empty_store_is_a_no_op():
+    async def tombstone(key: bytes) -> None:
+        raise AssertionError(key)
+
+    assert asyncio.run(expire({}, tombstone, NOW, HORIZON)) == 0

@@ -1,0 +1,71 @@
+"""streams.app.Settings.from_env and the ``cfkafka streams`` argv translation."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.__main__ import faust_argv
+from streams.app import ConfigError, Settings
+
+
+def test_defaults():
+    s = Settings.from_env({})
+    assert (s.app_id, s.store, s.processing_guarantee) == (
+        "cfkafka-streams",
+        "rocksdb://",
+        "exactly_once",
+    )
+    assert (s.topic_partitions, s.replication_factor, s.dedup_horizon_s) == (3, -1, 604800)
+    assert s.broker_url == "kafka://127.0.0.1:9092"
+
+
+def test_from_env():
+    s = Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "a:1,b:2",
+            "SCHEMA_REGISTRY_URL": "http://r/apis/ccompat/v7/",
+            "STREAMS_STORE": "memory://",
+            "STREAMS_PROCESSING_GUARANTEE": "at_least_once",
+            "STREAMS_DEDUP_HORIZON_S": "60",
+            "CFKAFKA_TOPIC_PARTITIONS": "6",
+        }
+    )
+    assert s.broker_url == "kafka://a:1;kafka://b:2"
+    assert s.registry_url == "http://r/apis/ccompat/v7"
+    assert (s.store, s.processing_guarantee, s.dedup_horizon_s, s.topic_partitions) == (
+        "memory://",
+        "at_least_once",
+        60,
+        6,
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"STREAMS_PROCESSING_GUARANTEE": "at_most_once"},
+        {"CFKAFKA_TOPIC_PARTITIONS": "three"},
+        {"STREAMS_DEDUP_HORIZON_S": "0"},
+    ],
+)
+def test_invalid(env):
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)
+
+
+def test_faust_argv_defaults():
+    assert faust_argv([]) == ["-A", "streams.app", "-l", "info", "worker", "--without-web"]
+
+
+def test_faust_argv_moves_global_options_before_worker():
+    assert faust_argv(["--datadir", "/d", "-l", "debug", "--concurrency=2"]) == [
+        "-A",
+        "streams.app",
+        "--datadir",
+        "/d",
+        "-l",
+        "debug",
+        "worker",
+        "--without-web",
+        "--concurrency=2",
+    ]
