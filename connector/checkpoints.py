@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from connector.errors import CheckpointError
 from connector.records import OutRecord
@@ -99,44 +99,55 @@ class KafkaCheckpointStore:
             consumer.close()
 
     def _read(self, consumer: Consumer) -> dict[bytes, Offset]:
+        """Read every partition up to its high watermark as of now.
+
+        ``read_committed`` stops at the last stable offset while another transaction is open
+        (another feed's, or a crashed predecessor's until it is fenced); reading only to that
+        point could miss our own newer checkpoint, so wait until the position passes the
+        high watermark taken at the start, i.e. until those transactions are resolved.
+        """
         metadata = consumer.list_topics(self.topic, timeout=self._timeout_s)
         topic_meta = metadata.topics.get(self.topic)
         if topic_meta is None or topic_meta.error is not None:
             msg = f"offsets topic {self.topic} is not available: {topic_meta and topic_meta.error}"
             raise CheckpointError(msg)
-        partitions = [TopicPartition(self.topic, p, 0) for p in topic_meta.partitions]
-        pending = set()
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=self._timeout_s)
+        ends: dict[int, int] = {}
+        for p in topic_meta.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=self._timeout_s
+            )
             if high > low:
-                pending.add(tp.partition)
+                ends[p] = high
         offsets: dict[bytes, Offset] = {}
-        if not pending:
+        if not ends:
             return offsets
-        consumer.assign(partitions)
+        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in ends])
         deadline = time.monotonic() + self._timeout_s * 4
-        while pending:
+        while ends:
             if time.monotonic() > deadline:
-                msg = f"timed out reading {self.topic} to its end"
+                msg = f"timed out reading {self.topic} to its end (an open transaction?)"
                 raise CheckpointError(msg)
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-                    continue
-                raise KafkaException(error)
-            key = message.key()
-            if key is None:
-                continue
-            value = message.value()
-            if value is None:
-                offsets.pop(key, None)
-            else:
-                offsets[key] = json.loads(value)
+            message = consumer.poll(0.5)
+            if message is not None:
+                error = message.error()
+                if error is None:
+                    self._apply(offsets, message.key(), message.value())
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(error)
+            positions = consumer.position([TopicPartition(self.topic, p) for p in ends])
+            for tp in positions:
+                if tp.offset >= ends[tp.partition]:
+                    del ends[tp.partition]
         return offsets
+
+    @staticmethod
+    def _apply(offsets: dict[bytes, Offset], key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        if value is None:
+            offsets.pop(key, None)
+        else:
+            offsets[key] = json.loads(value)
 
     def record(self, partition: Mapping[str, str], offset: Offset) -> OutRecord:
         """The checkpoint record for ``partition``."""

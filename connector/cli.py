@@ -10,7 +10,7 @@ import random
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -22,7 +22,7 @@ from connector import __version__
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, FatalSourceError
-from connector.feeds import AuditLogs
+from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
@@ -115,64 +115,76 @@ def _client(settings: Settings, max_attempts: int = 0) -> CloudflareClient:
 
 
 async def _verify(settings: Settings) -> int:
+    """Check the credential, then probe every enabled feed; print a feed x scope table."""
     client = _client(settings, max_attempts=5)
+    failed = False
     try:
         print(f"credential: {await client.verify(settings.account_id)}")
-        feed = AuditLogs()
-        await _probe(client, feed, settings.account_id)
-        print(f"{feed.name}  account:{settings.account_id}  OK")
+        print(f"{'feed':<18} {'scope':<42} result")
+        for feed in _feeds(settings):
+            scope = f"{feed.scope}:{settings.account_id}"
+            try:
+                await _probe(client, feed, settings.account_id)
+                result = "OK"
+            except AuthError as exc:
+                failed = True
+                result = f"MISSING permission '{feed.permission}' (Cloudflare code {exc.code})"
+            print(f"{feed.name:<18} {scope:<42} {result}")
     finally:
         await client.aclose()
-    return 0
+    return EXIT_CONFIG if failed else 0
+
+
+def _feeds(settings: Settings) -> list[PullFeed]:
+    return [FEEDS[name]() for name in settings.feeds]
 
 
 async def _probe(client: CloudflareClient, feed: PullFeed, account_id: str) -> None:
     """One tiny request per feed: raises ``AuthError`` naming the missing permission."""
     now = _now()
     try:
-        await client.get(feed.url(account_id), feed.params(now, now, 1, 1))
+        await client.get(feed.url(account_id), feed.first_page(now - timedelta(minutes=1), now, 1))
     except AuthError as exc:
         msg = f"{exc} (feed {feed.name} needs the token permission '{feed.permission}')"
         raise AuthError(msg, status=exc.status, code=exc.code, url=exc.url) from None
 
 
-async def _prepare_kafka(settings: Settings, feed: PullFeed, stop: asyncio.Event) -> int | None:
-    """Register the schema (BACKWARD) and create topics, waiting for Kafka and the registry.
+async def _prepare_kafka(
+    settings: Settings, feeds: list[PullFeed], stop: asyncio.Event
+) -> dict[str, int] | None:
+    """Register each feed's schema (BACKWARD) and create topics, waiting for Kafka and registry.
 
-    Returns the schema id, or None if stopped first. Raises ``SchemaRegistryError`` when the
-    registry refuses the schema (e.g. incompatible).
+    Returns schema ids by feed name, or None if stopped first. Raises ``SchemaRegistryError``
+    when the registry refuses a schema (e.g. an incompatible change).
     """
-    kafka_conf = _kafka_conf(settings)
-    subject = f"{feed.topic}-value"
     with registry_client(settings.registry_url, settings.registry_conf) as sr:
-        return await _register_and_create(settings, feed, stop, sr, kafka_conf, subject)
+        return await _register_and_create(settings, feeds, stop, sr)
 
 
 async def _register_and_create(
-    settings: Settings,
-    feed: PullFeed,
-    stop: asyncio.Event,
-    sr: SchemaRegistryClient,
-    kafka_conf: dict[str, str],
-    subject: str,
-) -> int | None:
+    settings: Settings, feeds: list[PullFeed], stop: asyncio.Event, sr: SchemaRegistryClient
+) -> dict[str, int] | None:
+    topics = [TopicSpec(feed.topic, settings.topic_partitions) for feed in feeds]
+    topics += [
+        TopicSpec(DLQ_TOPIC, settings.topic_partitions),
+        TopicSpec(OFFSETS_TOPIC, 1, {"cleanup.policy": "compact"}),
+    ]
     backoff, rand, attempt = Backoff(cap_s=30), random.Random(), 0  # noqa: S311
     while not stop.is_set():
         attempt += 1
         try:
-            schema_id = await asyncio.to_thread(register, sr, subject, schemas.text(feed.schema))
+            ids = {}
+            for feed in feeds:
+                subject = f"{feed.topic}-value"
+                ids[feed.name] = await asyncio.to_thread(
+                    register, sr, subject, schemas.text(feed.schema)
+                )
+                log.info("schema %s registered as id %d", subject, ids[feed.name])
             await asyncio.to_thread(
-                ensure_topics,
-                kafka_conf,
-                [
-                    TopicSpec(feed.topic, settings.topic_partitions),
-                    TopicSpec(DLQ_TOPIC, settings.topic_partitions),
-                    TopicSpec(OFFSETS_TOPIC, 1, {"cleanup.policy": "compact"}),
-                ],
+                ensure_topics, _kafka_conf(settings), topics,
                 replication_factor=settings.replication_factor,
             )
-            log.info("schema %s registered as id %d", subject, schema_id)
-            return schema_id
+            return ids
         except SchemaRegistryError as exc:
             status = exc.http_status_code
             if status is not None and 400 <= status < 500:
@@ -204,44 +216,51 @@ async def _run(settings: Settings) -> int:
 
         start_http_server(settings.metrics_port)
         log.info("metrics on :%d/metrics", settings.metrics_port)
-    feed = AuditLogs()
+    feeds = _feeds(settings)
     client = _client(settings)
     kafka_conf = _kafka_conf(settings)
-    publisher = TransactionalPublisher(
-        kafka_conf, f"{settings.connector_name}-source", timeout_s=settings.transaction_timeout_s
-    )
+    publishers: list[TransactionalPublisher] = []
     try:
         log.info("cfkafka %s: %s", __version__, await client.verify(settings.account_id))
-        await _probe(client, feed, settings.account_id)
-        log.info("feed %s authorized for account %s", feed.name, settings.account_id)
+        for feed in feeds:
+            await _probe(client, feed, settings.account_id)
+            log.info("feed %s authorized for account %s", feed.name, settings.account_id)
         try:
-            schema_id = await _prepare_kafka(settings, feed, stop)
+            schema_ids = await _prepare_kafka(settings, feeds, stop)
         except SchemaRegistryError as exc:
-            print(f"cfkafka: schema registry refused {feed.topic}-value: {exc}", file=sys.stderr)
+            print(f"cfkafka: schema registry refused a schema: {exc}", file=sys.stderr)
             return 1
-        if schema_id is None:
+        if schema_ids is None:
             return 0
-        runner = FeedRunner(
-            feed,
-            settings.account_id,
-            client=client,
-            publisher=publisher,
-            store=KafkaCheckpointStore(kafka_conf),
-            encoder=Encoder(schema_id, schemas.load(feed.schema)),
-            policy=FeedPolicy(
-                poll_interval_s=settings.poll_interval_s,
-                settle_lag_s=settings.settle_lag_s,
-                start_lookback_s=settings.start_lookback_s,
-                per_page=settings.per_page,
-            ),
-            clock=_now,
-            stop=stop,
+        policy = FeedPolicy(
+            poll_interval_s=settings.poll_interval_s,
+            settle_lag_s=settings.settle_lag_s,
+            start_lookback_s=settings.start_lookback_s,
+            per_page=settings.per_page,
         )
-        await runner.run()
-        log.info("stopped cleanly: %d events published this run", runner.published)
+        store = KafkaCheckpointStore(kafka_conf)
+        runners = []
+        for feed in feeds:
+            # One transactional producer per feed x scope: transactions are sequential per
+            # producer, and a stable id lets a restart fence exactly its predecessor.
+            publisher = TransactionalPublisher(
+                kafka_conf,
+                f"{settings.connector_name}-{feed.name}-{settings.account_id}",
+                timeout_s=settings.transaction_timeout_s,
+            )
+            publishers.append(publisher)
+            runners.append(FeedRunner(
+                feed, settings.account_id, client=client, publisher=publisher, store=store,
+                encoder=Encoder(schema_ids[feed.name], schemas.load(feed.schema)),
+                policy=policy, clock=_now, stop=stop,
+            ))
+        await asyncio.gather(*(runner.run() for runner in runners))
+        published = ", ".join(f"{r.feed.name} {r.published}" for r in runners)
+        log.info("stopped cleanly; events published this run: %s", published)
         return 0
     finally:
-        await asyncio.to_thread(publisher.close)
+        for publisher in publishers:
+            await asyncio.to_thread(publisher.close)
         await client.aclose()
 
 

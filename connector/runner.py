@@ -116,12 +116,13 @@ class FeedRunner:
         mark = self.mark
         assert mark is not None  # noqa: S101 - run() starts first
         before = self._clock() - timedelta(seconds=self._policy.settle_lag_s)
-        per_page = self._policy.per_page
-        page, total = 1, 0
-        while before > mark.since and not self._stop.is_set():
-            body = await self._client.get(
-                self.feed.url(self.scope_id), self.feed.params(mark.since, before, page, per_page)
-            )
+        if before <= mark.since:
+            return 0
+        total = 0
+        params: dict[str, Any] | None = self.feed.first_page(mark.since, before,
+                                                             self._policy.per_page)
+        while params is not None and not self._stop.is_set():
+            body = await self._client.get(self.feed.url(self.scope_id), params)
             results: list[Mapping[str, Any]] = [r for r in body.get("result") or [] if r]
             new_mark, records = self._page_records(mark, results)
             if records:
@@ -130,11 +131,8 @@ class FeedRunner:
                 fresh = len(records) - 1 - self._last_dlq
                 total += fresh
                 self._committed(fresh, new_mark)
-            # keyset paging: restart at page 1 from the new position; same position -> next page
-            page = 1 if new_mark.since != mark.since else page + 1
+            params = self.feed.next_page(params, body, results, new_mark.since)
             self.mark = mark = new_mark
-            if len(results) < per_page:
-                break
         metrics.CURSOR_LAG.labels(self.feed.name, self.scope_id).set(
             (self._clock() - mark.since).total_seconds()
         )

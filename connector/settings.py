@@ -67,6 +67,7 @@ class Settings:
 
     account_id: str
     credentials: Credentials
+    feeds: tuple[str, ...] = ("audit_logs",)
     bootstrap_servers: str = "127.0.0.1:9092"
     registry_url: str = "http://127.0.0.1:8081"
     api_base_url: str = DEFAULT_API_BASE_URL
@@ -93,6 +94,7 @@ class Settings:
         return cls(
             account_id=account_id,
             credentials=_credentials(env),
+            feeds=_feeds(env),
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             registry_url=env.get("SCHEMA_REGISTRY_URL", cls.registry_url).rstrip("/"),
             api_base_url=env.get("CF_API_BASE_URL", cls.api_base_url).rstrip("/"),
@@ -113,6 +115,17 @@ class Settings:
             kafka_conf=_passthrough(env, "KAFKA_CONF_"),
             registry_conf=_passthrough(env, "SR_CONF_"),
         )
+
+
+def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
+    from connector.feeds import FEEDS
+
+    names = tuple(n.strip() for n in env.get("CF_FEEDS", "audit_logs").split(",") if n.strip())
+    unknown = [n for n in names if n not in FEEDS]
+    if unknown or not names:
+        msg = f"CF_FEEDS has unknown feeds {unknown}: choose from {', '.join(sorted(FEEDS))}"
+        raise ConfigError(msg)
+    return tuple(dict.fromkeys(names))
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ class PullFeed:
     time_field: ClassVar[str]  # RFC3339 event time
     key_field: ClassVar[str]  # dedup key = Kafka key
     json_fields: ClassVar[frozenset[str]] = frozenset()
+    before_param: ClassVar[str] = "before"  # the exclusive upper bound's query parameter
     permission: ClassVar[str]  # the token permission the feed needs, for error messages
 
     def partition(self, scope_id: str) -> dict[str, str]:
@@ -37,17 +38,34 @@ class PullFeed:
         """The request path for ``scope_id``."""
         return self.path.format(account_id=scope_id)
 
-    def params(
-        self, since: datetime, before: datetime, page: int, per_page: int
-    ) -> dict[str, str | int]:
-        """Query parameters for one page, oldest first."""
+    def first_page(self, since: datetime, before: datetime, per_page: int) -> dict[str, Any]:
+        """Query parameters of the first page of ``[since, before)``, oldest first."""
         return {
             "since": format_time(since),
-            "before": format_time(before),
+            self.before_param: format_time(before),
             "direction": "asc",
-            "page": page,
+            "page": 1,
             "per_page": per_page,
         }
+
+    def next_page(
+        self,
+        params: Mapping[str, Any],
+        body: Mapping[str, Any],
+        results: Sequence[Mapping[str, Any]],
+        position: datetime,
+    ) -> dict[str, Any] | None:
+        """Parameters of the next page, or None at the end.
+
+        Keyset paging: after progress, restart at page 1 from the new ``position`` (pages
+        cannot shift under us); with no progress (a run of ties longer than a page) move to
+        the next page of the same ``since``.
+        """
+        if len(results) < int(params["per_page"]):
+            return None
+        if format_time(position) != params["since"]:
+            return {**params, "since": format_time(position), "page": 1}
+        return {**params, "page": int(params["page"]) + 1}
 
     def key(self, raw: Mapping[str, Any]) -> str:
         """The dedup key; raise ``RecordError`` if the record has none."""

@@ -46,6 +46,14 @@ def test_invalid_settings_name_the_variable(env, message):
         Settings.from_env(env)
 
 
+def test_feeds_are_validated():
+    s = Settings.from_env({"CF_ACCOUNT_ID": ACCOUNT, "CF_API_TOKEN": "x",
+                           "CF_FEEDS": "audit_logs, access_requests,audit_logs"})
+    assert s.feeds == ("audit_logs", "access_requests")
+    with pytest.raises(ConfigError, match="CF_FEEDS has unknown feeds \\['dns'\\]"):
+        Settings.from_env({"CF_ACCOUNT_ID": ACCOUNT, "CF_API_TOKEN": "x", "CF_FEEDS": "dns"})
+
+
 def test_secret_never_prints():
     secret = Secret("hunter2")
     assert "hunter2" not in repr(secret)
