@@ -7,7 +7,9 @@ import asyncio
 import signal
 import sys
 
+from sim.auth import is_token_format
 from sim.config import SimConfig
+from sim.perms import parse_limited_token
 from sim.server import run_sim
 
 
@@ -27,7 +29,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-window-s", type=float, default=d.rate_window_s)
     p.add_argument("--rate-block-s", type=float, default=None,
                    help="block after exceeding the limit (default: the window)")
+    p.add_argument("--limited-token", action="append", default=[], metavar="TOKEN=PERMS",
+                   help="a token holding only these permissions (names or slugs, separated "
+                        "by ',' or ';', e.g. account_settings_read); repeatable")
+    p.add_argument("--audit-v2-cursor-style", choices=("cursor", "after"),
+                   default=d.audit_v2_cursor_style,
+                   help="audit v2 next cursor in result_info.cursor or result_info.cursors.after")
     return p
+
+
+def _limited(parser: argparse.ArgumentParser, specs: list[str]) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for spec in specs:
+        try:
+            token, names = parse_limited_token(spec)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if not is_token_format(token):
+            parser.error(f"--limited-token: {token!r} is not in a Cloudflare token format")
+        out[token] = names
+    return out
 
 
 async def _serve(config: SimConfig, host: str, port: int) -> None:
@@ -42,12 +63,15 @@ async def _serve(config: SimConfig, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse options, serve until signalled, return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     config = SimConfig(
         account_id=args.account_id, api_token=args.token, seed=args.seed,
         initial_events=args.initial_events, history_s=args.history_s,
         events_per_second=args.events_per_second, rate_limit=args.rate_limit,
         rate_window_s=args.rate_window_s, rate_block_s=args.rate_block_s,
+        limited_tokens=_limited(parser, args.limited_token),
+        audit_v2_cursor_style=args.audit_v2_cursor_style,
     )
     asyncio.run(_serve(config, args.host, args.port))
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from sim.faults import fault_from_json
-from sim.state import STATE, SimState
+from sim.state import FEEDS, STATE, SimState
 from sim.timeutil import Precision
 
 routes = web.RouteTableDef()
@@ -36,7 +36,11 @@ def _state(request: web.Request) -> SimState:
 async def health(request: web.Request) -> web.Response:
     st = _state(request)
     return web.json_response({"status": "ok", "account_id": st.config.account_id,
-                              "events": len(st.store.events())})
+                              "events": len(st.store.events()),
+                              "access_requests": len(st.access_requests.events()),
+                              "audit_logs_v2": len(st.audit_v2.events()),
+                              "members": len(st.members.members()),
+                              "access_users": len(st.access_users.users())})
 
 
 @routes.get("/__sim/config")
@@ -48,6 +52,8 @@ async def config(request: web.Request) -> web.Response:
         "rate_limit": c.rate_limit, "rate_window_s": c.rate_window_s, "block_s": c.block_s,
         "max_per_page": c.max_per_page,
         "events_per_second": _state(request).store.events_per_second,
+        "limited_tokens": {t: sorted(p) for t, p in c.limited_tokens.items()},
+        "audit_v2_cursor_style": c.audit_v2_cursor_style,
     })
 
 
@@ -65,8 +71,11 @@ async def add_events(request: web.Request) -> web.Response:
         events = data.get("events")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _bad("events must be a list of objects")
-        st.store.add(events, data.get("account_id"))
-    except (ValueError, KeyError) as exc:
+        feed = str(data.get("feed", "audit_logs"))
+        if feed not in FEEDS:
+            return _bad(f"feed must be one of {', '.join(FEEDS)}")
+        st.feed(feed).add(events, data.get("account_id"))
+    except (ValueError, KeyError, TypeError) as exc:
         return _bad(f"invalid event: {exc}")
     return web.json_response({"added": len(events)})
 
@@ -85,8 +94,11 @@ async def generate(request: web.Request) -> web.Response:
         return _bad(f"n must be 0..{MAX_GENERATE} and ties >= 1")
     if precision not in (None, "s", "ms", "us"):
         return _bad("precision must be s, ms or us")
+    feed = str(data.get("feed", "audit_logs"))
+    if feed not in FEEDS:
+        return _bad(f"feed must be one of {', '.join(FEEDS)}")
     prec: Precision | None = precision
-    events = st.store.generate(n, ties, prec, data.get("account_id"))
+    events = st.feed(feed).generate(n, ties, prec, data.get("account_id"))
     return web.json_response({"created": len(events), "events": events})
 
 
@@ -94,12 +106,18 @@ async def generate(request: web.Request) -> web.Response:
 async def live(request: web.Request) -> web.Response:
     st = _state(request)
     try:
-        rate = float((await _body(request))["events_per_second"])
+        data = await _body(request)
+        rate = float(data["events_per_second"])
     except (ValueError, KeyError, TypeError) as exc:
         return _bad(f"events_per_second (number) required: {exc}")
     if rate < 0:
         return _bad("events_per_second must be >= 0")
-    st.store.events_per_second = rate
+    feed = str(data.get("feed", "all"))
+    if feed != "all" and feed not in FEEDS:
+        return _bad(f"feed must be all or one of {', '.join(FEEDS)}")
+    names = FEEDS if feed == "all" else (feed,)
+    for name in names:
+        st.feed(name).events_per_second = rate
     return web.json_response({"events_per_second": rate})
 
 

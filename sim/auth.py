@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from sim.config import SimConfig
 from sim.envelope import ApiError
+from sim.perms import normalize
 
 Kind = Literal["user_token", "account_token", "global_key"]
 Endpoint = Literal["resource", "user_verify", "account_verify"]
@@ -34,6 +35,8 @@ class Principal:
     account_id: str
     rate_key: str
     token_id: str
+    #: permission slugs the credential holds; None = every permission
+    permissions: frozenset[str] | None = None
 
 
 def is_token_format(value: str) -> bool:
@@ -69,9 +72,16 @@ def authenticate(headers: Mapping[str, str], config: SimConfig, endpoint: Endpoi
     if value == config.api_token:
         principal = Principal("user_token", config.account_id, f"user:{config.email.lower()}",
                               _token_id(value))
-    elif value == config.account_token:
+    elif value == config.account_token or (
+        value in config.limited_tokens and value.startswith("cfat_")
+    ):
         principal = Principal("account_token", config.account_id, f"token:{_token_id(value)}",
                               _token_id(value))
+    elif value in config.limited_tokens:
+        principal = Principal("user_token", config.account_id, f"user:{config.email.lower()}",
+                              _token_id(value))
+    if principal is not None and value in config.limited_tokens:
+        principal = replace(principal, permissions=normalize(config.limited_tokens[value]))
     wanted: Kind | None = None
     if endpoint == "user_verify":
         wanted = "user_token"

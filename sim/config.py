@@ -53,6 +53,18 @@ class SimConfig:
     max_per_page: int = 1000
     #: per_page above max_per_page: "error" (400 6008/11000, seen on the real API) or "clamp"
     per_page_over_max: Literal["error", "clamp"] = "error"
+    #: restricted tokens: token -> permission names or slugs (sim.perms); other tokens = all.
+    #: A listed token authenticates even if it is not api_token/account_token (`cfat_` prefix =
+    #: account-owned token, anything else = user token of `email`).
+    limited_tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: history of the Access authentication log / audit v2 feeds; None = initial_events
+    access_initial_events: int | None = None
+    audit_v2_initial_events: int | None = None
+    #: seeded roster sizes (account members, Zero Trust users)
+    initial_members: int = 24
+    initial_access_users: int = 40
+    #: audit v2 next-page cursor in `result_info.cursor` ("cursor") or `result_info.cursors.after`
+    audit_v2_cursor_style: Literal["cursor", "after"] = "cursor"
     clock: Callable[[], datetime] = field(default=utc_now, repr=False, compare=False)
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,8 +12,16 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from sim import admin
-from sim.auth import Endpoint, Principal, authenticate
+from sim import admin, admin_feeds, endpoints, perms
+from sim.api import (
+    API_PREFIX,
+    account,
+    account_call,
+    bad_request,
+    check,
+    require,
+    state,
+)
 from sim.config import SimConfig
 from sim.envelope import ApiError, envelope
 from sim.faults import Fault, html_page, reason
@@ -22,51 +29,27 @@ from sim.ratelimit import RateLimiter, throttled
 from sim.state import STATE, SimState
 from sim.store import EventStore, QueryError
 
-API_PREFIX = "/client/v4"
 ADMIN_PREFIX = "/__sim"
-_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _VALID = {"code": 10000, "message": "This API Token is valid and active", "type": None}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _state(request: web.Request) -> SimState:
-    return request.app[STATE]
-
-
-def _check(request: web.Request, endpoint: Endpoint) -> tuple[Principal, dict[str, str]]:
-    """Authenticate, then count the request against the credential's budget."""
-    st = _state(request)
-    principal = authenticate(request.headers, st.config, endpoint)
-    return principal, st.limiter.check(principal.rate_key)
-
-
-def _account(request: web.Request, principal: Principal, headers: dict[str, str]) -> str:
-    account_id = request.match_info["account_id"]
-    if not _ACCOUNT_ID.match(account_id):
-        path = request.path.removeprefix(API_PREFIX)
-        msg = f"Could not route to {path}, perhaps your object identifier is invalid?"
-        raise ApiError(400, 7003, msg, headers=headers)
-    if account_id != principal.account_id:
-        if principal.kind == "account_token" and request.path.endswith("/tokens/verify"):
-            raise ApiError(401, 1000, "Invalid API Token", headers=headers)
-        raise ApiError(403, 9109, "Unauthorized to access requested resource", headers=headers)
-    return account_id
+_state = state
+_check = check
+_account = account
 
 
 def _page(request: web.Request, account_id: str, headers: dict[str, str]) -> web.Response:
     try:
         page = _state(request).store.query(account_id, request.query)
     except QueryError as exc:
-        raise ApiError(400, 6008, "Invalid request parameters",
-                       error_chain=[(11000, str(exc))], headers=headers) from None
+        raise bad_request(exc, headers) from None
     body = envelope(page.result, result_info=page.result_info)
     return web.json_response(body, headers=headers)
 
 
 async def account_audit_logs(request: web.Request) -> web.Response:
     """GET /accounts/{account_id}/audit_logs."""
-    principal, headers = _check(request, "resource")
-    return _page(request, _account(request, principal, headers), headers)
+    account_id, headers = account_call(request, perms.AUDIT_LOGS)
+    return _page(request, account_id, headers)
 
 
 async def user_audit_logs(request: web.Request) -> web.Response:
@@ -74,6 +57,7 @@ async def user_audit_logs(request: web.Request) -> web.Response:
     principal, headers = _check(request, "resource")
     if principal.kind == "account_token":
         raise ApiError(403, 10000, "Authentication error", headers=headers)
+    require(principal, perms.AUDIT_LOGS, headers)
     return _page(request, principal.account_id, headers)
 
 
@@ -151,11 +135,15 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 async def _live_arrivals(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[STATE].store.run_live())
+    st = app[STATE]
+    tasks = [asyncio.create_task(feed.run_live())
+             for feed in (st.store, st.access_requests, st.audit_v2)]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(config: SimConfig, store: EventStore | None = None) -> web.Application:
@@ -167,8 +155,10 @@ def create_app(config: SimConfig, store: EventStore | None = None) -> web.Applic
     app.router.add_get(p + "/user/audit_logs", user_audit_logs)
     app.router.add_get(p + "/user/tokens/verify", user_token_verify)
     app.router.add_get(p + "/accounts/{account_id}/tokens/verify", account_token_verify)
+    endpoints.add_routes(app, p)
     app.router.add_route("*", p + "/{tail:.*}", no_route)
     app.router.add_routes(admin.routes)
+    app.router.add_routes(admin_feeds.routes)
     app.cleanup_ctx.append(_live_arrivals)
     return app
 
@@ -182,6 +172,11 @@ class SimHandle:
     app: web.Application
     host: str
     port: int
+
+    @property
+    def state(self) -> SimState:
+        """Every store of the running simulator (use only from the simulator's loop)."""
+        return self.app[STATE]
 
     @property
     def base_url(self) -> str:

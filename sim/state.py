@@ -8,8 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from sim.access_requests import AccessRequestStore
+from sim.access_users import AccessUserRoster
+from sim.audit_v2 import AuditV2Store
 from sim.config import SimConfig
 from sim.faults import FaultInjector
+from sim.members import MemberRoster
 from sim.ratelimit import RateLimiter
 from sim.store import EventStore
 from sim.timeutil import format_rfc3339
@@ -59,6 +63,25 @@ class SimState:
     limiter: RateLimiter
     faults: FaultInjector = field(default_factory=FaultInjector)
     stats: Stats = field(default_factory=Stats)
+    access_requests: AccessRequestStore = field(init=False)
+    audit_v2: AuditV2Store = field(init=False)
+    members: MemberRoster = field(init=False)
+    access_users: AccessUserRoster = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access_requests = AccessRequestStore(self.config)
+        self.audit_v2 = AuditV2Store(self.config)
+        self.members = MemberRoster(self.config)
+        self.access_users = AccessUserRoster(self.config)
+
+    def feed(self, name: str) -> EventStore | AccessRequestStore | AuditV2Store:
+        """The store of a time-ordered feed by name (see FEEDS); KeyError if unknown."""
+        feeds: dict[str, EventStore | AccessRequestStore | AuditV2Store] = {
+            "audit_logs": self.store, "access_requests": self.access_requests,
+            "audit_logs_v2": self.audit_v2,
+        }
+        return feeds[name]
 
 
+FEEDS = ("audit_logs", "access_requests", "audit_logs_v2")
 STATE = web.AppKey("sim_state", SimState)

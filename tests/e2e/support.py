@@ -179,6 +179,12 @@ class Topics:
         return self._decode([m for m in read_topic(self.stack, "cloudflare.audit_logs.v1")
                              if m.headers.get("cf.scope") == scope])
 
+    def feed(self, topic: str) -> list[tuple[bytes | None, dict[str, Any]]]:
+        """(key, decoded value) of this account's records in a raw ``topic``."""
+        scope = f"account:{self.account_id}".encode()
+        messages = [m for m in read_topic(self.stack, topic) if m.headers.get("cf.scope") == scope]
+        return list(zip([m.key for m in messages], self._decode(messages), strict=True))
+
     def siem(self) -> list[dict[str, Any]]:
         records = self._decode(read_topic(self.stack, "siem.audit.v1"))
         return [r for r in records if r.get("account_uid") == self.account_id]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from sim.config import SimConfig
+from sim.server import run_sim
 
 T0 = datetime(2026, 11, 22, 20, 19, 48, 250000, tzinfo=UTC)
 
@@ -40,3 +43,24 @@ def make_config(clock):
         return SimConfig(**kw)
 
     return make
+
+
+@pytest.fixture
+def serve(make_config):
+    """`serve(scenario, **config)`: run `await scenario(sim, client)` against a live simulator.
+
+    The client's base URL is the API base and it sends the default user token.
+    """
+
+    def run(scenario, **kw) -> SimConfig:
+        cfg = make_config(**kw)
+
+        async def body():
+            async with run_sim(cfg) as sim, httpx.AsyncClient(base_url=sim.base_url) as c:
+                c.headers["Authorization"] = f"Bearer {cfg.api_token}"
+                await scenario(sim, c)
+
+        asyncio.run(body())
+        return cfg
+
+    return run
