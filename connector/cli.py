@@ -21,7 +21,7 @@ import schemas
 from connector import __version__
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
-from connector.errors import AuthError, ConfigError, FatalSourceError
+from connector.errors import AuthError, ConfigError, SourceError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.publisher import TransactionalPublisher
@@ -98,7 +98,7 @@ def _with_settings(command: Callable[[Settings], Coroutine[Any, Any, int]]) -> i
     except AuthError as exc:
         print(f"cfkafka: authentication failed: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except FatalSourceError as exc:
+    except SourceError as exc:
         print(f"cfkafka: Cloudflare API error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -222,9 +222,19 @@ async def _run(settings: Settings) -> int:
     publishers: list[TransactionalPublisher] = []
     try:
         log.info("cfkafka %s: %s", __version__, await client.verify(settings.account_id))
-        for feed in feeds:
-            await _probe(client, feed, settings.account_id)
+        for feed in list(feeds):
+            try:
+                await _probe(client, feed, settings.account_id)
+            except AuthError as exc:
+                if not settings.skip_unauthorized:
+                    raise
+                log.warning("skipping feed %s (CF_SKIP_UNAUTHORIZED_FEEDS): %s", feed.name, exc)
+                feeds.remove(feed)
+                continue
             log.info("feed %s authorized for account %s", feed.name, settings.account_id)
+        if not feeds:
+            print("cfkafka: no authorized feed to run", file=sys.stderr)
+            return EXIT_CONFIG
         try:
             schema_ids = await _prepare_kafka(settings, feeds, stop)
         except SchemaRegistryError as exc:

@@ -39,8 +39,8 @@ AUTH_FIXES: Mapping[int, str] = {
     9103: "CF_API_EMAIL / CF_API_KEY are not a known email and global API key pair",
     9109: "the credential may not access this account: check CF_ACCOUNT_ID and the token's "
     "account resources",
-    10000: "the credential was rejected or lacks the permission: give the token "
-    "'Account Settings Read' on this account (and check CF_ACCOUNT_ID)",
+    10000: "the credential was rejected or lacks a permission on this account: check the "
+    "token's permissions and account resources, and CF_ACCOUNT_ID",
     7003: "the account id is not valid: check CF_ACCOUNT_ID",
     7000: "the account id is not valid: check CF_ACCOUNT_ID",
 }

@@ -68,6 +68,7 @@ class Settings:
     account_id: str
     credentials: Credentials
     feeds: tuple[str, ...] = ("audit_logs",)
+    skip_unauthorized: bool = False
     bootstrap_servers: str = "127.0.0.1:9092"
     registry_url: str = "http://127.0.0.1:8081"
     api_base_url: str = DEFAULT_API_BASE_URL
@@ -95,6 +96,8 @@ class Settings:
             account_id=account_id,
             credentials=_credentials(env),
             feeds=_feeds(env),
+            skip_unauthorized=env.get("CF_SKIP_UNAUTHORIZED_FEEDS", "").lower()
+            in ("1", "true", "yes"),
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             registry_url=env.get("SCHEMA_REGISTRY_URL", cls.registry_url).rstrip("/"),
             api_base_url=env.get("CF_API_BASE_URL", cls.api_base_url).rstrip("/"),

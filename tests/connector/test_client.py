@@ -43,7 +43,7 @@ def test_success_returns_envelope():
         (400, _envelope(1001, 'Missing "Authorization" header'), AuthError, 1001,
          "set CF_API_TOKEN"),
         (403, _envelope(10000, "Authentication error"), AuthError, 10000,
-         "Account Settings Read"),
+         "lacks a permission"),
         (403, _envelope(9103, "Unknown X-Auth-Key or X-Auth-Email"), AuthError, 9103, "CF_API_KEY"),
         (404, _envelope(7003, "Could not route"), AuthError, 7003, "CF_ACCOUNT_ID"),
         (400, _envelope(1234, "bad since"), FatalSourceError, 1234, "bad since"),

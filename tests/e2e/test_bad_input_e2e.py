@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 
 import pytest
@@ -13,6 +14,8 @@ from support import (
     start_sim,
     wait_until,
 )
+
+from infra.procs import Service
 
 pytestmark = pytest.mark.e2e
 
@@ -96,4 +99,33 @@ def test_unencodable_record_goes_to_dlq_while_the_run_continues(stack, tmp_path)
         assert connector.running
     finally:
         connector.stop()
+        sim.service.stop()
+
+
+def test_verify_names_the_missing_permission_and_run_refuses(tmp_path):
+    limited = "cfsimLimitedToken000000000000000000000ab"
+    sim = start_sim(tmp_path, initial_events=5, events_per_second=0,
+                    extra=["--limited-token", f"{limited}=account_settings_read"])
+    no_kafka = type("NoKafka", (), {"bootstrap": "127.0.0.1:1", "registry_url": "http://127.0.0.1:1"})
+    env = connector_env(no_kafka, sim, "verify", CF_API_TOKEN=limited,
+                        CF_FEEDS="audit_logs,audit_logs_v2,access_requests")
+    try:
+        verify = Service("verify", [sys.executable, "-m", "connector", "verify"], env=env,
+                         log_path=tmp_path / "verify.log").start()
+        verify.proc.wait(60)
+        table = verify.output()
+        assert verify.returncode == 2, table
+        rows = {line.split()[0]: line for line in table.splitlines()
+                if line.startswith(("audit", "access"))}
+        assert rows["audit_logs"].endswith("OK")
+        assert rows["audit_logs_v2"].endswith("OK")
+        assert "MISSING permission 'Access: Audit Logs Read' (Cloudflare code 10000)" in rows[
+            "access_requests"]
+        assert limited not in table
+        run = start_connector(tmp_path, env, "run")
+        run.proc.wait(60)
+        assert run.returncode == 2
+        assert "Access: Audit Logs Read" in run.output()
+        assert "Traceback" not in run.output()
+    finally:
         sim.service.stop()
