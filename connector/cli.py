@@ -10,11 +10,10 @@ import random
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
@@ -22,14 +21,12 @@ from connector import __version__
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
-from connector.feeds import FEEDS
-from connector.feeds.base import PullFeed
+from connector.jobs import Job, jobs_from
 from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
-from connector.runner import FeedPolicy, FeedRunner
 from connector.settings import Settings
 from connector.topics import TopicSpec, ensure_topics
-from schemas.registry import Encoder, register, registry_client
+from schemas.registry import register, registry_client
 
 log = logging.getLogger("cfkafka")
 
@@ -121,89 +118,83 @@ async def _verify(settings: Settings) -> int:
     try:
         print(f"credential: {await client.verify(settings.account_id)}")
         print(f"{'feed':<18} {'scope':<42} result")
-        for feed in _feeds(settings):
-            scope = f"{feed.scope}:{settings.account_id}"
+        for job in jobs_from(settings):
             try:
-                await _probe(client, feed, settings.account_id)
+                await job.probe(client)
                 result = "OK"
             except AuthError as exc:
                 failed = True
-                result = f"MISSING permission '{feed.permission}' (Cloudflare code {exc.code})"
-            print(f"{feed.name:<18} {scope:<42} {result}")
+                result = f"MISSING permission '{job.permission}' (Cloudflare code {exc.code})"
+            print(f"{job.feed:<18} {job.scope:<42} {result}")
     finally:
         await client.aclose()
     return EXIT_CONFIG if failed else 0
 
 
-def _feeds(settings: Settings) -> list[PullFeed]:
-    return [FEEDS[name]() for name in settings.feeds]
-
-
-async def _probe(client: CloudflareClient, feed: PullFeed, account_id: str) -> None:
-    """One tiny request per feed: raises ``AuthError`` naming the missing permission."""
-    now = _now()
-    try:
-        await client.get(feed.url(account_id), feed.first_page(now - timedelta(minutes=1), now, 1))
-    except AuthError as exc:
-        msg = f"{exc} (feed {feed.name} needs the token permission '{feed.permission}')"
-        raise AuthError(msg, status=exc.status, code=exc.code, url=exc.url) from None
-
-
 async def _prepare_kafka(
-    settings: Settings, feeds: list[PullFeed], stop: asyncio.Event
+    settings: Settings, jobs: list[Job], stop: asyncio.Event
 ) -> dict[str, int] | None:
-    """Register each feed's schema (BACKWARD) and create topics, waiting for Kafka and registry.
+    """Register every schema (BACKWARD) and create topics, waiting for Kafka and registry.
 
-    Returns schema ids by feed name, or None if stopped first. Raises ``SchemaRegistryError``
+    Returns schema ids by topic, or None if stopped first. Raises ``SchemaRegistryError``
     when the registry refuses a schema (e.g. an incompatible change).
     """
-    with registry_client(settings.registry_url, settings.registry_conf) as sr:
-        return await _register_and_create(settings, feeds, stop, sr)
-
-
-async def _register_and_create(
-    settings: Settings, feeds: list[PullFeed], stop: asyncio.Event, sr: SchemaRegistryClient
-) -> dict[str, int] | None:
-    topics = [TopicSpec(feed.topic, settings.topic_partitions) for feed in feeds]
-    topics += [
-        TopicSpec(DLQ_TOPIC, settings.topic_partitions),
-        TopicSpec(OFFSETS_TOPIC, 1, {"cleanup.policy": "compact"}),
-    ]
+    subjects = {topic: schema for job in jobs for topic, schema in job.subjects.items()}
+    specs = {spec.name: spec for job in jobs for spec in job.topic_specs}
+    specs[DLQ_TOPIC] = TopicSpec(DLQ_TOPIC, settings.topic_partitions)
+    specs[OFFSETS_TOPIC] = TopicSpec(OFFSETS_TOPIC, 1, {"cleanup.policy": "compact"})
     backoff, rand, attempt = Backoff(cap_s=30), random.Random(), 0  # noqa: S311
-    while not stop.is_set():
-        attempt += 1
-        try:
-            ids = {}
-            for feed in feeds:
-                subject = f"{feed.topic}-value"
-                ids[feed.name] = await asyncio.to_thread(
-                    register, sr, subject, schemas.text(feed.schema)
+    with registry_client(settings.registry_url, settings.registry_conf) as sr:
+        while not stop.is_set():
+            attempt += 1
+            try:
+                ids = {}
+                for topic, schema in subjects.items():
+                    ids[topic] = await asyncio.to_thread(
+                        register, sr, f"{topic}-value", schemas.text(schema)
+                    )
+                    log.info("schema %s-value registered as id %d", topic, ids[topic])
+                await asyncio.to_thread(
+                    ensure_topics, _kafka_conf(settings), list(specs.values()),
+                    replication_factor=settings.replication_factor,
                 )
-                log.info("schema %s registered as id %d", subject, ids[feed.name])
-            await asyncio.to_thread(
-                ensure_topics, _kafka_conf(settings), topics,
-                replication_factor=settings.replication_factor,
-            )
-            return ids
-        except SchemaRegistryError as exc:
-            status = exc.http_status_code
-            if status is not None and 400 <= status < 500:
-                raise
-            what = f"schema registry {settings.registry_url}"
-            err: Exception = exc
-        except (KafkaException, OSError) as exc:
-            what, err = f"Kafka {settings.bootstrap_servers}", exc
-        delay = backoff.delay(attempt, None, rand)
-        log.warning("%s unavailable (%s); retry in %.0fs", what, err, delay)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+                return ids
+            except SchemaRegistryError as exc:
+                status = exc.http_status_code
+                if status is not None and 400 <= status < 500:
+                    raise
+                what = f"schema registry {settings.registry_url}"
+                err: Exception = exc
+            except (KafkaException, OSError) as exc:
+                what, err = f"Kafka {settings.bootstrap_servers}", exc
+            delay = backoff.delay(attempt, None, rand)
+            log.warning("%s unavailable (%s); retry in %.0fs", what, err, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
     return None
 
 
 def _kafka_conf(settings: Settings) -> dict[str, str]:
     return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
+
+
+async def _authorized(settings: Settings, client: CloudflareClient, jobs: list[Job]) -> list[Job]:
+    """Probe every job; an unauthorized one stops the start (or is skipped if configured)."""
+    usable = []
+    for job in jobs:
+        try:
+            await job.probe(client)
+        except AuthError as exc:
+            if not settings.skip_unauthorized:
+                raise
+            log.warning("skipping feed %s %s (CF_SKIP_UNAUTHORIZED_FEEDS): %s", job.feed,
+                        job.scope, exc)
+            continue
+        log.info("feed %s %s authorized", job.feed, job.scope)
+        usable.append(job)
+    return usable
 
 
 async def _run(settings: Settings) -> int:
@@ -216,56 +207,37 @@ async def _run(settings: Settings) -> int:
 
         start_http_server(settings.metrics_port)
         log.info("metrics on :%d/metrics", settings.metrics_port)
-    feeds = _feeds(settings)
     client = _client(settings)
     kafka_conf = _kafka_conf(settings)
     publishers: list[TransactionalPublisher] = []
     try:
         log.info("cfkafka %s: %s", __version__, await client.verify(settings.account_id))
-        for feed in list(feeds):
-            try:
-                await _probe(client, feed, settings.account_id)
-            except AuthError as exc:
-                if not settings.skip_unauthorized:
-                    raise
-                log.warning("skipping feed %s (CF_SKIP_UNAUTHORIZED_FEEDS): %s", feed.name, exc)
-                feeds.remove(feed)
-                continue
-            log.info("feed %s authorized for account %s", feed.name, settings.account_id)
-        if not feeds:
+        jobs = await _authorized(settings, client, jobs_from(settings))
+        if not jobs:
             print("cfkafka: no authorized feed to run", file=sys.stderr)
             return EXIT_CONFIG
         try:
-            schema_ids = await _prepare_kafka(settings, feeds, stop)
+            schema_ids = await _prepare_kafka(settings, jobs, stop)
         except SchemaRegistryError as exc:
             print(f"cfkafka: schema registry refused a schema: {exc}", file=sys.stderr)
             return 1
         if schema_ids is None:
             return 0
-        policy = FeedPolicy(
-            poll_interval_s=settings.poll_interval_s,
-            settle_lag_s=settings.settle_lag_s,
-            start_lookback_s=settings.start_lookback_s,
-            per_page=settings.per_page,
-        )
         store = KafkaCheckpointStore(kafka_conf)
         runners = []
-        for feed in feeds:
+        for job in jobs:
             # One transactional producer per feed x scope: transactions are sequential per
             # producer, and a stable id lets a restart fence exactly its predecessor.
             publisher = TransactionalPublisher(
-                kafka_conf,
-                f"{settings.connector_name}-{feed.name}-{settings.account_id}",
+                kafka_conf, f"{settings.connector_name}-{job.transactional_id_suffix}",
                 timeout_s=settings.transaction_timeout_s,
             )
             publishers.append(publisher)
-            runners.append(FeedRunner(
-                feed, settings.account_id, client=client, publisher=publisher, store=store,
-                encoder=Encoder(schema_ids[feed.name], schemas.load(feed.schema)),
-                policy=policy, clock=_now, stop=stop,
-            ))
+            runners.append(job.make_runner(client=client, publisher=publisher, store=store,
+                                           schema_ids=schema_ids, stop=stop))
         await asyncio.gather(*(runner.run() for runner in runners))
-        published = ", ".join(f"{r.feed.name} {r.published}" for r in runners)
+        published = ", ".join(f"{j.feed} {j.scope} {r.published}" for j, r in
+                              zip(jobs, runners, strict=True))
         log.info("stopped cleanly; events published this run: %s", published)
         return 0
     finally:

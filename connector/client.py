@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -106,6 +106,12 @@ def classify(response: httpx.Response) -> dict[str, Any]:
     raise FatalSourceError(msg, status=status, code=code, url=url)
 
 
+def _check_line(line: bytes, url: str) -> None:
+    if line.startswith(b"Error streaming data"):
+        msg = f"Cloudflare reported 'Error streaming data' mid-stream on {url}"
+        raise RetriableSourceError(msg, status=200, url=url)
+
+
 def retry_after(response: httpx.Response) -> float | None:
     """Seconds from ``Retry-After`` (seconds or HTTP date), else ``x-ratelimit-reset``."""
     value = response.headers.get("retry-after")
@@ -183,6 +189,40 @@ class CloudflareClient:
             msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on GET {path}"
             raise RetriableSourceError(msg, url=f"GET {path}") from exc
         return classify(response)
+
+    async def stream_lines(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream an NDJSON (gzip) body line by line, never holding the whole body.
+
+        Not retried here (part of the body may be consumed already): the caller retries the
+        whole request. A trailing ``Error streaming data`` line, a cut connection or a broken
+        gzip stream raise ``RetriableSourceError``; an error status raises as ``get`` would.
+        """
+        self.requests += 1
+        url = f"GET {path}"
+        try:
+            async with self._http.stream(
+                "GET", path, params=params, headers={"Accept-Encoding": "gzip"}
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    classify(response)
+                    return
+                pending = b""
+                async for chunk in response.aiter_bytes():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line:
+                            _check_line(line, url)
+                            yield line
+                if pending.strip():
+                    _check_line(pending, url)
+                    yield pending
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            msg = f"Cloudflare stream broke ({type(exc).__name__}: {exc}) on {url}"
+            raise RetriableSourceError(msg, url=url) from exc
 
     async def verify(self, account_id: str) -> str:
         """Check the credential works; return a one-line description or raise ``AuthError``.

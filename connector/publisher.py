@@ -27,6 +27,18 @@ class Publisher(Protocol):
     def publish(self, records: Sequence[OutRecord]) -> None:
         """Write all ``records`` in one transaction or none; raise ``PublishError``."""
 
+    def begin(self) -> None:
+        """Open a transaction for records streamed with ``send``."""
+
+    def send(self, record: OutRecord) -> None:
+        """Add one record to the open transaction (returns at once; no delivery yet)."""
+
+    def commit(self) -> None:
+        """Commit the open transaction (waits for every ack) or raise ``PublishError``."""
+
+    def abort(self) -> None:
+        """Abort the open transaction; nothing of it becomes visible."""
+
     def close(self) -> None:
         """Release the client; an open transaction is aborted."""
 
@@ -63,6 +75,7 @@ class TransactionalPublisher:
         self._timeout_s = timeout_s
         self._factory = producer_factory
         self._producer: Any = None
+        self._sent = 0
 
     def start(self) -> None:
         """Create the producer and ``init_transactions`` (fences a zombie, aborts its txn)."""
@@ -78,20 +91,56 @@ class TransactionalPublisher:
 
     def publish(self, records: Sequence[OutRecord]) -> None:
         """One transaction: produce every record, then commit (waits for all acks)."""
-        producer = self._producer
-        if producer is None:
-            msg = "publisher is not started"
+        self.begin()
+        try:
+            for record in records:
+                self.send(record)
+        except PublishError:
+            self.abort()
+            raise
+        self.commit()
+
+    def _started(self) -> Any:
+        if self._producer is None:
+            msg = "publisher is not started (or was dropped after a failure)"
             raise PublishError(msg)
+        return self._producer
+
+    def begin(self) -> None:
+        """``begin_transaction``."""
+        producer = self._started()
+        self._sent = 0
         try:
             producer.begin_transaction()
-            for record in records:
-                self._produce(producer, record)
-            producer.commit_transaction(self._timeout_s)
-        except (KafkaException, BufferError) as exc:
+        except KafkaException as exc:
             self._abort(producer)
-            detail = exc.args[0] if exc.args else exc
-            msg = f"Kafka transaction of {len(records)} records failed: {detail}"
+            msg = f"cannot begin a Kafka transaction: {exc.args[0]}"
             raise PublishError(msg) from exc
+
+    def send(self, record: OutRecord) -> None:
+        """Produce into the open transaction; a full local queue is drained by polling."""
+        producer = self._started()
+        try:
+            self._produce(producer, record)
+        except KafkaException as exc:
+            msg = f"Kafka rejected a record for {record.topic}: {exc.args[0]}"
+            raise PublishError(msg) from exc
+        self._sent += 1
+
+    def commit(self) -> None:
+        """``commit_transaction``: returns once every record is acknowledged."""
+        producer = self._started()
+        try:
+            producer.commit_transaction(self._timeout_s)
+        except KafkaException as exc:
+            self._abort(producer)
+            msg = f"Kafka transaction of {self._sent} records failed: {exc.args[0]}"
+            raise PublishError(msg) from exc
+
+    def abort(self) -> None:
+        """Abort the open transaction (drops the producer if even that fails)."""
+        if self._producer is not None:
+            self._abort(self._producer)
 
     @staticmethod
     def _produce(producer: Any, record: OutRecord) -> None:

@@ -69,6 +69,9 @@ class Settings:
     credentials: Credentials
     feeds: tuple[str, ...] = ("audit_logs",)
     skip_unauthorized: bool = False
+    zone_ids: tuple[str, ...] = ()
+    logpull_fields: tuple[str, ...] = ()
+    logpull_options: Mapping[str, str] = field(default_factory=dict)
     bootstrap_servers: str = "127.0.0.1:9092"
     registry_url: str = "http://127.0.0.1:8081"
     api_base_url: str = DEFAULT_API_BASE_URL
@@ -96,6 +99,9 @@ class Settings:
             account_id=account_id,
             credentials=_credentials(env),
             feeds=_feeds(env),
+            zone_ids=_zones(env),
+            logpull_fields=tuple(f for f in env.get("CF_LOGPULL_FIELDS", "").split(",") if f),
+            logpull_options=_logpull_options(env),
             skip_unauthorized=env.get("CF_SKIP_UNAUTHORIZED_FEEDS", "").lower()
             in ("1", "true", "yes"),
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
@@ -120,13 +126,44 @@ class Settings:
         )
 
 
+def _zones(env: Mapping[str, str]) -> tuple[str, ...]:
+    zones = tuple(z.strip() for z in env.get("CF_ZONE_IDS", "").split(",") if z.strip())
+    bad = [z for z in zones if not re.fullmatch(r"[0-9a-f]{32}", z)]
+    if bad:
+        msg = f"CF_ZONE_IDS has invalid zone ids {bad}: each is 32 hex characters"
+        raise ConfigError(msg)
+    if "http_requests" in env.get("CF_FEEDS", "") and not zones:
+        msg = "CF_ZONE_IDS is not set (the http_requests feed is pulled per zone)"
+        raise ConfigError(msg)
+    return zones
+
+
+def _logpull_options(env: Mapping[str, str]) -> dict[str, str]:
+    options = {}
+    sample = env.get("CF_LOGPULL_SAMPLE", "").strip()
+    if sample:
+        try:
+            ok = 0 < float(sample) <= 1
+        except ValueError:
+            ok = False
+        if not ok:
+            msg = f"CF_LOGPULL_SAMPLE={sample!r} must be a number in (0, 1]"
+            raise ConfigError(msg)
+        options["sample"] = sample
+    if env.get("CF_LOGPULL_CVE_2021_44228", "").lower() in ("1", "true", "yes"):
+        options["CVE-2021-44228"] = "true"
+    return options
+
+
 def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
     from connector.feeds import FEEDS
+    from connector.jobs import ZONE_FEEDS
 
     names = tuple(n.strip() for n in env.get("CF_FEEDS", "audit_logs").split(",") if n.strip())
-    unknown = [n for n in names if n not in FEEDS]
+    known = {**FEEDS, **ZONE_FEEDS}
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        msg = f"CF_FEEDS has unknown feeds {unknown}: choose from {', '.join(sorted(FEEDS))}"
+        msg = f"CF_FEEDS has unknown feeds {unknown}: choose from {', '.join(sorted(known))}"
         raise ConfigError(msg)
     return tuple(dict.fromkeys(names))
 

@@ -34,14 +34,30 @@ class FakePublisher:
         self.starts += 1
 
     def publish(self, records) -> None:
+        self.begin()
+        for record in records:
+            self.send(record)
+        self.commit()
+
+    def begin(self) -> None:
+        self.pending = []
+
+    def send(self, record) -> None:
+        self.pending.append(record)
+
+    def commit(self) -> None:
+        pending, self.pending = self.pending, []
         if self.fail_next:
             self.fail_next -= 1
             raise PublishError("broker unavailable")
-        for record in records:
+        for record in pending:
             if record.topic == self.store.topic:
                 self.store.apply(record)
             else:
                 self.records.append(record)
+
+    def abort(self) -> None:
+        self.pending = []
 
     def close(self) -> None:
         pass

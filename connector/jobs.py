@@ -1,0 +1,148 @@
+"""Jobs: one feed x one scope, with what it needs from Cloudflare and Kafka, and its runner.
+
+The composition root (``cli.py``) turns settings into jobs, probes them (permissions),
+registers their schemas, creates their topics, and runs their runners concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import schemas
+from connector.checkpoints import CheckpointStore
+from connector.client import CloudflareClient
+from connector.errors import AuthError
+from connector.feeds import FEEDS
+from connector.feeds.base import PullFeed
+from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
+from connector.lines import LineCodec
+from connector.publisher import Publisher
+from connector.runner import FeedPolicy, FeedRunner
+from connector.settings import Settings
+from connector.topics import TopicSpec
+from connector.window_runner import WindowRunner
+from schemas.registry import Encoder
+
+log = logging.getLogger(__name__)
+ZONE_FEEDS = {HttpRequests.name: HttpRequests}
+
+
+class Runner(Protocol):
+    """What the composition root runs."""
+
+    published: int
+
+    async def run(self) -> None:
+        """Run until the stop event is set."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Job:
+    """One feed for one scope."""
+
+    feed: str
+    scope_id: str
+    scope_kind: str
+    permission: str
+    subjects: dict[str, str]  # topic -> schema name
+    topic_specs: list[TopicSpec]
+    probe: Callable[[CloudflareClient], Any]
+    make_runner: Callable[..., Runner]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        """``account:<id>`` or ``zone:<id>``."""
+        return f"{self.scope_kind}:{self.scope_id}"
+
+    @property
+    def transactional_id_suffix(self) -> str:
+        """Stable per feed x scope, so a restart fences exactly its predecessor."""
+        return f"{self.feed}-{self.scope_id}"
+
+
+def jobs_from(settings: Settings) -> list[Job]:
+    """Every enabled feed x scope."""
+    jobs = []
+    for name in settings.feeds:
+        if name in ZONE_FEEDS:
+            jobs += [_zone_job(ZONE_FEEDS[name](), zone, settings) for zone in settings.zone_ids]
+        else:
+            jobs.append(_account_job(FEEDS[name](), settings))
+    return jobs
+
+
+def _permission_error(exc: AuthError, feed: str, permission: str) -> AuthError:
+    msg = f"{exc} (feed {feed} needs the token permission '{permission}')"
+    return AuthError(msg, status=exc.status, code=exc.code, url=exc.url)
+
+
+def _account_job(feed: PullFeed, settings: Settings) -> Job:
+    account = settings.account_id
+
+    async def probe(client: CloudflareClient) -> None:
+        now = _now()
+        try:
+            await client.get(feed.url(account), feed.first_page(now - timedelta(minutes=1), now, 1))
+        except AuthError as exc:
+            raise _permission_error(exc, feed.name, feed.permission) from None
+
+    def make_runner(*, client: CloudflareClient, publisher: Publisher, store: CheckpointStore,
+                    schema_ids: Mapping[str, int], stop: asyncio.Event) -> Runner:
+        return FeedRunner(
+            feed, account, client=client, publisher=publisher, store=store,
+            encoder=Encoder(schema_ids[feed.topic], schemas.load(feed.schema)),
+            policy=FeedPolicy(
+                poll_interval_s=settings.poll_interval_s, settle_lag_s=settings.settle_lag_s,
+                start_lookback_s=settings.start_lookback_s, per_page=settings.per_page,
+            ),
+            clock=_now, stop=stop,
+        )
+
+    return Job(feed.name, account, "account", feed.permission, {feed.topic: feed.schema},
+               [TopicSpec(feed.topic, settings.topic_partitions)], probe, make_runner)
+
+
+def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
+    state: dict[str, Any] = {}
+
+    async def probe(client: CloudflareClient) -> None:
+        try:
+            available = await client.get(feed.fields_url(zone))
+        except AuthError as exc:
+            raise _permission_error(exc, feed.name, feed.permission) from None
+        wanted = list(settings.logpull_fields) or feed.schema_fields()
+        fields = feed.usable_fields(wanted, available)
+        missing = sorted(set(wanted) - set(fields))
+        if missing:
+            log.warning("zone %s does not offer %d requested fields, not requested: %s",
+                        zone, len(missing), ", ".join(missing))
+        state["fields"] = fields
+
+    def make_runner(*, client: CloudflareClient, publisher: Publisher, store: CheckpointStore,
+                    schema_ids: Mapping[str, int], stop: asyncio.Event) -> Runner:
+        encoder = Encoder(schema_ids[feed.topic], schemas.load(feed.schema))
+        gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
+        return WindowRunner(
+            feed, zone, client=client, publisher=publisher, store=store,
+            encode=LineCodec(encoder, feed.schema, feed.key_field, feed.json_fields),
+            encode_gap=gaps.encode, fields=state["fields"], clock=_now, stop=stop,
+            start_lookback_s=settings.start_lookback_s, poll_interval_s=settings.poll_interval_s,
+            options=dict(settings.logpull_options),
+        )
+
+    return Job(
+        feed.name, zone, "zone", feed.permission,
+        {feed.topic: feed.schema, GAPS_TOPIC: "cloudflare.gaps"},
+        [TopicSpec(feed.topic, settings.topic_partitions), TopicSpec(GAPS_TOPIC, 1)],
+        probe, make_runner, state,
+    )
