@@ -29,13 +29,14 @@ def _dumps(value: Any) -> str:
 
 
 def _split_union(avro_type: Any) -> tuple[Any, bool]:
-    """Return (the non-null branch, nullable) for ``T`` or ``["null", T]``."""
+    """Return (the non-null branch or branches, nullable) for ``T`` or ``["null", T, ...]``.
+
+    A union of several non-null primitive branches (e.g. a timestamp that is a long or a
+    string) comes back as a list; the first branch the value fits is used.
+    """
     if isinstance(avro_type, list):
         branches = [t for t in avro_type if t != "null"]
-        if len(branches) != 1:
-            msg = f"unsupported union {avro_type}"
-            raise ValueError(msg)
-        return branches[0], "null" in avro_type
+        return (branches[0] if len(branches) == 1 else branches), "null" in avro_type
     return avro_type, False
 
 
@@ -92,6 +93,13 @@ def _value(
     """Return the converted value, or None after moving a mistyped value to ``extra``."""
     if path in json_fields:
         return _dumps(value)
+    if isinstance(avro_type, list):  # several primitive branches: the first that fits
+        for branch in avro_type:
+            check = _PRIMITIVE_CHECKS.get(branch) if isinstance(branch, str) else None
+            if check is not None and check(value):
+                return value
+        extra[path] = _dumps(value)
+        return None
     if isinstance(avro_type, str) and avro_type in _PRIMITIVE_CHECKS:
         if _PRIMITIVE_CHECKS[avro_type](value):
             return float(value) if avro_type in ("float", "double") else value
