@@ -21,7 +21,7 @@ from connector import __version__
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
-from connector.jobs import Job, jobs_from
+from connector.jobs import Job, jobs_from, settings_kafka_conf
 from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
 from connector.settings import Settings
@@ -176,8 +176,7 @@ async def _prepare_kafka(
     return None
 
 
-def _kafka_conf(settings: Settings) -> dict[str, str]:
-    return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
+_kafka_conf = settings_kafka_conf
 
 
 async def _authorized(settings: Settings, client: CloudflareClient, jobs: list[Job]) -> list[Job]:

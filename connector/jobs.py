@@ -24,6 +24,14 @@ from connector.lines import LineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
 from connector.settings import Settings
+from connector.snapshots import (
+    SNAPSHOT_FEEDS,
+    TOPIC_CONFIG,
+    KafkaRosterReader,
+    SnapshotFeed,
+    SnapshotPolicy,
+    SnapshotRunner,
+)
 from connector.topics import TopicSpec
 from connector.window_runner import WindowRunner
 from schemas.registry import Encoder
@@ -76,6 +84,8 @@ def jobs_from(settings: Settings) -> list[Job]:
     for name in settings.feeds:
         if name in ZONE_FEEDS:
             jobs += [_zone_job(ZONE_FEEDS[name](), zone, settings) for zone in settings.zone_ids]
+        elif name in SNAPSHOT_FEEDS:
+            jobs.append(_snapshot_job(SNAPSHOT_FEEDS[name](), settings))
         else:
             jobs.append(_account_job(FEEDS[name](), settings))
     return jobs
@@ -146,3 +156,32 @@ def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
         [TopicSpec(feed.topic, settings.topic_partitions), TopicSpec(GAPS_TOPIC, 1)],
         probe, make_runner, state,
     )
+
+
+def _snapshot_job(feed: SnapshotFeed, settings: Settings) -> Job:
+    account = settings.account_id
+
+    async def probe(client: CloudflareClient) -> None:
+        try:
+            await client.get(feed.url(account), feed.params(1, feed.min_per_page))
+        except AuthError as exc:
+            raise _permission_error(exc, feed.name, feed.permission) from None
+
+    def make_runner(*, client: CloudflareClient, publisher: Publisher, store: CheckpointStore,
+                    schema_ids: Mapping[str, int], stop: asyncio.Event) -> Runner:
+        return SnapshotRunner(
+            feed, account, client=client, publisher=publisher, store=store,
+            reader=KafkaRosterReader(settings_kafka_conf(settings)),
+            encoder=Encoder(schema_ids[feed.topic], schemas.load(feed.schema)),
+            policy=SnapshotPolicy(interval_s=settings.snapshot_interval_s), clock=_now,
+            stop=stop,
+        )
+
+    return Job(feed.name, account, "account", feed.permission, {feed.topic: feed.schema},
+               [TopicSpec(feed.topic, settings.topic_partitions, TOPIC_CONFIG)], probe,
+               make_runner)
+
+
+def settings_kafka_conf(settings: Settings) -> dict[str, str]:
+    """Kafka client settings: bootstrap servers plus the ``KAFKA_CONF_*`` pass-through."""
+    return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}

@@ -70,6 +70,7 @@ class Settings:
     feeds: tuple[str, ...] = ("audit_logs",)
     skip_unauthorized: bool = False
     zone_ids: tuple[str, ...] = ()
+    snapshot_interval_s: float = 3600.0
     logpull_fields: tuple[str, ...] = ()
     logpull_options: Mapping[str, str] = field(default_factory=dict)
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -100,6 +101,9 @@ class Settings:
             credentials=_credentials(env),
             feeds=_feeds(env),
             zone_ids=_zones(env),
+            snapshot_interval_s=_number(
+                env, "CF_SNAPSHOT_INTERVAL_S", cls.snapshot_interval_s, float, 1.0
+            ),
             logpull_fields=tuple(f for f in env.get("CF_LOGPULL_FIELDS", "").split(",") if f),
             logpull_options=_logpull_options(env),
             skip_unauthorized=env.get("CF_SKIP_UNAUTHORIZED_FEEDS", "").lower()
@@ -158,9 +162,10 @@ def _logpull_options(env: Mapping[str, str]) -> dict[str, str]:
 def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
     from connector.feeds import FEEDS
     from connector.jobs import ZONE_FEEDS
+    from connector.snapshots import SNAPSHOT_FEEDS
 
     names = tuple(n.strip() for n in env.get("CF_FEEDS", "audit_logs").split(",") if n.strip())
-    known = {**FEEDS, **ZONE_FEEDS}
+    known = {**FEEDS, **ZONE_FEEDS, **SNAPSHOT_FEEDS}
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         msg = f"CF_FEEDS has unknown feeds {unknown}: choose from {', '.join(sorted(known))}"
