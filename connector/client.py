@@ -18,6 +18,7 @@ from connector.errors import (
     RetriableSourceError,
     SourceError,
 )
+from connector.governor import HIGH, LOW, Governor
 from connector.settings import Credentials
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,13 @@ class CloudflareClient:
         backoff: Backoff | None = None,
         rand: random.Random | None = None,
         max_attempts: int = 0,
+        governor: Governor | None = None,
     ) -> None:
-        """``max_attempts`` 0 retries transient errors forever (with backoff)."""
+        """``max_attempts`` 0 retries transient errors forever (with backoff).
+
+        ``governor`` is shared by everything using this credential (default: Cloudflare's
+        1200 requests / 5 minutes).
+        """
         self._credentials = credentials
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -157,6 +163,7 @@ class CloudflareClient:
         self._backoff = backoff or Backoff()
         self._rand = rand or random.Random()  # noqa: S311 - jitter, not crypto
         self._max_attempts = max_attempts
+        self.governor = governor or Governor()
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -167,12 +174,15 @@ class CloudflareClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def get(
+        self, path: str, params: Mapping[str, Any] | None = None, priority: int = HIGH
+    ) -> dict[str, Any]:
         """GET ``path`` and return the envelope, retrying transient failures."""
         attempt = 0
         while True:
             attempt += 1
             try:
+                await self.governor.acquire(priority)
                 return await self._get_once(path, params)
             except RetriableSourceError as exc:
                 if self._max_attempts and attempt >= self._max_attempts:
@@ -188,10 +198,23 @@ class CloudflareClient:
         except httpx.TransportError as exc:
             msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on GET {path}"
             raise RetriableSourceError(msg, url=f"GET {path}") from exc
-        return classify(response)
+        return self._classify(response)
+
+    def _classify(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            return classify(response)
+        except RetriableSourceError as exc:
+            if exc.status == 429:  # Cloudflare blocks every call of this credential a while
+                self.governor.block_for(exc.retry_after or 60.0)
+            raise
 
     async def stream_lines(
-        self, path: str, params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        priority: int = LOW,
+        scope_governor: Governor | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream an NDJSON (gzip) body line by line, never holding the whole body.
 
@@ -199,6 +222,9 @@ class CloudflareClient:
         whole request. A trailing ``Error streaming data`` line, a cut connection or a broken
         gzip stream raise ``RetriableSourceError``; an error status raises as ``get`` would.
         """
+        if scope_governor is not None:
+            await scope_governor.acquire(priority)
+        await self.governor.acquire(priority)
         self.requests += 1
         url = f"GET {path}"
         try:
@@ -207,7 +233,9 @@ class CloudflareClient:
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    classify(response)
+                    if response.status_code == 429 and scope_governor is not None:
+                        scope_governor.block_for(retry_after(response) or 60.0)
+                    self._classify(response)
                     return
                 pending = b""
                 async for chunk in response.aiter_bytes():

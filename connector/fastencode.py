@@ -19,8 +19,9 @@ first branch whose type check accepts the value, as fastavro does. ``convert.to_
 supports one non-null branch only.
 
 Supported field types: null, boolean, int, long, float, double, string, arrays of those
-primitives, map<string>, and unions of them. Anything else raises ``ValueError`` at compile
-time (use ``convert.to_record`` + fastavro for nested records).
+primitives, map<string>, and unions of them (no logical types, as in ``to_record``).
+Anything else raises ``ValueError`` at compile time (use ``convert.to_record`` + fastavro for
+nested records).
 
 Why it is fast (see docs/benchmarks.md): the expected fields are fetched with one
 ``operator.itemgetter`` call; the common Python classes (exact ``str``/``int``/``float``/
@@ -33,9 +34,10 @@ that implements the full semantics.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import operator
-import re
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -111,7 +113,15 @@ def _string(value: str) -> bytes:
 
 
 _PACK_DOUBLE = struct.Struct("<d").pack
-_PACK_FLOAT = struct.Struct("<f").pack
+_PACK_F32 = struct.Struct("<f").pack
+
+
+def _PACK_FLOAT(v: float) -> bytes:  # noqa: N802
+    """32-bit float like fastavro's C cast: out-of-range values become +-inf."""
+    try:
+        return _PACK_F32(v)
+    except OverflowError:
+        return _PACK_F32(math.copysign(math.inf, v))
 
 
 # --------------------------------------------------------------------------- type model
@@ -151,9 +161,8 @@ def _write_primitive(name: str, v: Any) -> bytes:
 
 
 def _primitive_name(avro_type: Any) -> str | None:
-    """``"long"`` for ``"long"`` or ``{"type": "long", ...}``; None for anything else."""
-    if isinstance(avro_type, dict):
-        avro_type = avro_type.get("type")
+    """``"long"`` for ``"long"``; None for anything else (to_record does not type-check the
+    ``{"type": "long", "logicalType": ...}`` form: it would always go to ``extra``)."""
     return avro_type if isinstance(avro_type, str) and avro_type in _PRIMITIVES else None
 
 
@@ -170,7 +179,7 @@ class _Branch:
             return
         if isinstance(avro_type, dict) and avro_type.get("type") == "array":
             items = _primitive_name(avro_type.get("items"))
-            if items is not None and not isinstance(avro_type.get("items"), dict):
+            if items is not None:
                 self.kind, self.name = "array", items
                 return
         if isinstance(avro_type, dict) and avro_type.get("type") == "map":
@@ -309,22 +318,25 @@ class _Gen:
 
     def str_table(self, prefix: bytes) -> str:
         """Name of the table: byte length -> prefix + zigzag length."""
-        key = ("S", prefix)
-        if key not in self._consts:
-            self._consts[key] = name = f"_S{len(self._consts)}"
-            self.ns[name] = tuple(prefix + varint(n << 1) for n in range(_STR_TABLE))
-        return self._consts[key]
+        return self.const(_str_table(prefix), "S")
 
     def long_table(self, prefix: bytes) -> str:
         """Name of the table: small int v -> prefix + zigzag varint (negative v from the end)."""
-        key = ("L", prefix)
-        if key not in self._consts:
-            table = [b""] * (_SMALL_LONG_MAX - _SMALL_LONG_MIN)
-            for v in range(_SMALL_LONG_MIN, _SMALL_LONG_MAX):
-                table[v] = prefix + varint((v << 1) ^ (v >> 63))
-            self._consts[key] = name = f"_L{len(self._consts)}"
-            self.ns[name] = tuple(table)
-        return self._consts[key]
+        return self.const(_long_table(prefix), "L")
+
+
+@functools.cache
+def _str_table(prefix: bytes) -> tuple[bytes, ...]:
+    return tuple(prefix + varint(n << 1) for n in range(_STR_TABLE))
+
+
+@functools.cache
+def _long_table(prefix: bytes) -> tuple[bytes, ...]:
+    """Shared by every encoder (about 3 MB per distinct union prefix)."""
+    table = [b""] * (_SMALL_LONG_MAX - _SMALL_LONG_MIN)
+    for v in range(_SMALL_LONG_MIN, _SMALL_LONG_MAX):
+        table[v] = prefix + varint((v << 1) ^ (v >> 63))
+    return tuple(table)
 
 
 def _field_code(gen: _Gen, f: _Field, v: str) -> list[str]:
@@ -374,8 +386,7 @@ def _field_code(gen: _Gen, f: _Field, v: str) -> list[str]:
                 f"        {a} = {p!r} + {big}({v})",
             ])
         elif cls in (int, float):
-            fmt = "<d" if branch.name == "double" else "<f"
-            pack = gen.const(struct.Struct(fmt).pack, "pack")
+            pack = gen.const(_PACK_DOUBLE if branch.name == "double" else _PACK_FLOAT, "pack")
             conv = f"float({v})" if cls is int else v
             lines.append(f"    {a} = {p!r} + {pack}({conv})")
         elif cls is bool:
@@ -566,7 +577,8 @@ except ImportError:  # pragma: no cover - exercised when orjson is not installed
     _orjson = None
 
 HAVE_ORJSON = _orjson is not None
-_BIG_INT = re.compile(rb"[0-9]{20}")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 
 
 def loads_line(line: bytes) -> Any:
@@ -575,7 +587,7 @@ def loads_line(line: bytes) -> Any:
     orjson rejects NaN/Infinity and lone surrogates (we fall back to json) and turns
     integers beyond 64 bits into floats (lines with a 20-digit run go to json).
     """
-    if _orjson is not None and _BIG_INT.search(line) is None:
+    if _orjson is not None and _TWENTY_DIGITS not in line.translate(_DIGITS_TO_ZERO):
         try:
             return _orjson.loads(line)
         except _orjson.JSONDecodeError:

@@ -21,6 +21,7 @@ from connector.errors import (
     RetriableSourceError,
 )
 from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
+from connector.governor import Governor
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
 from connector.windows import Window, plan_windows
@@ -81,6 +82,7 @@ class WindowRunner:
         self._poll_interval_s = poll_interval_s
         self._options = dict(options or {})
         self._backoff = backoff or Backoff()
+        self._zone_governor = Governor(feed.requests_per_minute / 60, feed.requests_per_minute)
         self.window_end: datetime | None = None
         self.published = 0
         self.windows = 0
@@ -154,7 +156,10 @@ class WindowRunner:
         try:
             if gap is not None:
                 self._publisher.send(self._gap_record(gap))
-            async for line in self._client.stream_lines(self.feed.url(self.zone_id), params):
+            lines = self._client.stream_lines(
+                self.feed.url(self.zone_id), params, scope_governor=self._zone_governor
+            )
+            async for line in lines:
                 try:
                     key, value = self._encode(line)
                 except (RecordError, ValueError, TypeError) as exc:

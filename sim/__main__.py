@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 
@@ -35,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-v2-cursor-style", choices=("cursor", "after"),
                    default=d.audit_v2_cursor_style,
                    help="audit v2 next cursor in result_info.cursor or result_info.cursors.after")
+    p.add_argument("--zone-id", action="append", default=[], metavar="ZONE_ID",
+                   help=f"a zone of the account (32 lowercase hex); repeatable "
+                        f"(default {d.zone_ids[0]})")
+    p.add_argument("--logpull-rps", type=float, default=d.logpull_rps,
+                   help="Logpull records received per second per zone")
+    p.add_argument("--logpull-zone-rate-limit", type=int, default=d.logpull_zone_rate_limit,
+                   help="Logpull requests per minute per zone")
+    p.add_argument("--logpull-gzip-level", type=int, default=d.logpull_gzip_level,
+                   choices=range(0, 10), help="zlib level of gzip Logpull responses")
     return p
 
 
@@ -49,6 +59,13 @@ def _limited(parser: argparse.ArgumentParser, specs: list[str]) -> dict[str, fro
             parser.error(f"--limited-token: {token!r} is not in a Cloudflare token format")
         out[token] = names
     return out
+
+
+def _zones(parser: argparse.ArgumentParser, zones: list[str]) -> tuple[str, ...]:
+    for zone in zones:
+        if not re.fullmatch(r"[0-9a-f]{32}", zone):
+            parser.error(f"--zone-id: {zone!r} is not 32 lowercase hex characters")
+    return tuple(dict.fromkeys(zones)) or SimConfig().zone_ids
 
 
 async def _serve(config: SimConfig, host: str, port: int) -> None:
@@ -72,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         rate_window_s=args.rate_window_s, rate_block_s=args.rate_block_s,
         limited_tokens=_limited(parser, args.limited_token),
         audit_v2_cursor_style=args.audit_v2_cursor_style,
+        zone_ids=_zones(parser, args.zone_id), logpull_rps=args.logpull_rps,
+        logpull_zone_rate_limit=args.logpull_zone_rate_limit,
+        logpull_gzip_level=args.logpull_gzip_level,
     )
     asyncio.run(_serve(config, args.host, args.port))
     return 0

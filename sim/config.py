@@ -26,6 +26,8 @@ DEFAULT_GLOBAL_KEY = f"{random.Random('cfsim-global-key').getrandbits(37 * 4):03
 _AT_BODY = _pad("", 40, "cfsim-account-token")
 #: new-format account-owned token: `cfat_` + 40 characters + checksum (facts §0)
 DEFAULT_ACCOUNT_TOKEN = f"cfat_{_AT_BODY}{zlib.crc32(_AT_BODY.encode()):08x}"
+#: the sim's one zone unless configured: 32 lowercase hex, deterministic
+DEFAULT_ZONE_ID = f"{random.Random('cfsim-zone').getrandbits(128):032x}"
 
 
 def utc_now() -> datetime:
@@ -65,7 +67,26 @@ class SimConfig:
     initial_access_users: int = 40
     #: audit v2 next-page cursor in `result_info.cursor` ("cursor") or `result_info.cursors.after`
     audit_v2_cursor_style: Literal["cursor", "after"] = "cursor"
+    #: zones of the sim's account (Logpull, facts §4); zone i is named zone_name(i)
+    zone_ids: tuple[str, ...] = (DEFAULT_ZONE_ID,)
+    #: Logpull records received per second per zone (fractions allowed; see sim.http_records)
+    logpull_rps: float = 5.0
+    #: Logpull limits (facts §4): requests per `logpull_rate_window_s` per zone and per user
+    logpull_zone_rate_limit: int = 15
+    logpull_user_rate_limit: int = 180
+    logpull_rate_window_s: float = 60.0
+    #: `end` must be at least this many seconds before now (docs: 1 minute)
+    logpull_min_lag_s: float = 60.0
+    #: zlib level of gzip responses (0 = stored, fastest; 1 = fast, the default)
+    logpull_gzip_level: int = 1
+    #: uncompressed bytes per streamed chunk (also the gzip flush interval)
+    logpull_batch_bytes: int = 256 * 1024
     clock: Callable[[], datetime] = field(default=utc_now, repr=False, compare=False)
+
+    def zone_name(self, zone_id: str) -> str:
+        """`example.com` for the first zone, `example<i>.com` for zone i > 0."""
+        i = self.zone_ids.index(zone_id)
+        return "example.com" if i == 0 else f"example{i}.com"
 
     @property
     def block_s(self) -> float:

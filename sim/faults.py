@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["status", "latency", "reset", "rate_limit"]
-KINDS: tuple[FaultKind, ...] = ("status", "latency", "reset", "rate_limit")
+FaultKind = Literal["status", "latency", "reset", "rate_limit", "stream_error",
+                    "truncated_gzip", "slow"]
+#: kinds consumed by streaming endpoints (Logpull) only, after validation, on a 200 answer
+STREAM_KINDS: tuple[FaultKind, ...] = ("stream_error", "truncated_gzip", "slow")
+KINDS: tuple[FaultKind, ...] = ("status", "latency", "reset", "rate_limit", *STREAM_KINDS)
 
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
             504: "Gateway Timeout", 520: "Web server is returning an unknown error",
@@ -26,6 +29,8 @@ class Fault:
     path: str | None = None
     #: body of a `status` fault: "envelope" (JSON v4) or "html" (edge page); None = by status
     body: Literal["envelope", "html"] | None = None
+    #: stream kinds: records sent before the failure (`slow`: records per trickled chunk)
+    after: int | None = None
 
     @property
     def html(self) -> bool:
@@ -47,7 +52,11 @@ def fault_from_json(data: Mapping[str, Any]) -> Fault:
         retry_after=int(data.get("retry_after", 1)),
         path=data.get("path"),
         body=data.get("body"),
+        after=None if data.get("after") is None else int(data["after"]),
     )
+    if fault.after is not None and fault.after < 0:
+        msg = "after must be >= 0"
+        raise ValueError(msg)
     if fault.count < 1 or fault.latency_s < 0 or fault.retry_after < 0:
         msg = "count must be >= 1, latency_s and retry_after >= 0"
         raise ValueError(msg)
@@ -89,8 +98,17 @@ class FaultInjector:
         return [asdict(f) for f in self._queue]
 
     def take(self, path: str) -> Fault | None:
-        """Consume one unit of the first fault matching `path`, if any."""
+        """Consume one unit of the first non-stream fault matching `path`, if any."""
+        return self._take(path, stream=False)
+
+    def take_stream(self, path: str) -> Fault | None:
+        """Consume one unit of the first stream fault (STREAM_KINDS) matching `path`."""
+        return self._take(path, stream=True)
+
+    def _take(self, path: str, *, stream: bool) -> Fault | None:
         for fault in self._queue:
+            if (fault.kind in STREAM_KINDS) != stream:
+                continue
             if fault.path is None or fault.path in path:
                 fault.count -= 1
                 if fault.count <= 0:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from sim import admin, admin_feeds, endpoints, perms
+from sim import admin, admin_feeds, endpoints, logpull, perms
 from sim.api import (
     API_PREFIX,
     account,
@@ -156,6 +156,7 @@ def create_app(config: SimConfig, store: EventStore | None = None) -> web.Applic
     app.router.add_get(p + "/user/tokens/verify", user_token_verify)
     app.router.add_get(p + "/accounts/{account_id}/tokens/verify", account_token_verify)
     endpoints.add_routes(app, p)
+    logpull.add_routes(app, p)
     app.router.add_route("*", p + "/{tail:.*}", no_route)
     app.router.add_routes(admin.routes)
     app.router.add_routes(admin_feeds.routes)

@@ -13,6 +13,7 @@ from sim.access_users import AccessUserRoster
 from sim.audit_v2 import AuditV2Store
 from sim.config import SimConfig
 from sim.faults import FaultInjector
+from sim.http_records import LogpullStore
 from sim.members import MemberRoster
 from sim.ratelimit import RateLimiter
 from sim.store import EventStore
@@ -67,8 +68,11 @@ class SimState:
     audit_v2: AuditV2Store = field(init=False)
     members: MemberRoster = field(init=False)
     access_users: AccessUserRoster = field(init=False)
+    logpull: LogpullStore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.logpull = LogpullStore(self.config.seed, self.config.zone_ids,
+                                    self.config.zone_name, self.config.logpull_rps)
         self.access_requests = AccessRequestStore(self.config)
         self.audit_v2 = AuditV2Store(self.config)
         self.members = MemberRoster(self.config)

@@ -34,6 +34,7 @@ class HttpRequests:
         {"JA4Signals", "Cookies", "RequestHeaders", "ResponseHeaders"}
     )
     policy: ClassVar[WindowPolicy] = WindowPolicy()
+    requests_per_minute: ClassVar[int] = 15  # Logpull's per-zone limit
 
     def partition(self, zone_id: str) -> dict[str, str]:
         """The checkpoint's source partition."""
