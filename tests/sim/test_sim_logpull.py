@@ -238,7 +238,9 @@ def test_stream_arrives_before_the_window_is_generated(serve):
                 got.append(json.loads(line))
         total = time.monotonic() - t0
         assert len(got) == 10
-        assert first is not None and first < 0.25 and total >= 1.0
+        assert total >= 1.0
+        assert first is not None
+        assert first < total / 2, "the first lines arrive long before the last"
         assert (await c.get(f"{sim.admin_url}/faults")).json() == {"pending": []}
 
     serve(scenario, logpull_rps=2.0)
