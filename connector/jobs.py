@@ -20,7 +20,7 @@ from connector.errors import AuthError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
-from connector.lines import LineCodec
+from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
 from connector.settings import Settings
@@ -144,7 +144,8 @@ def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
         return WindowRunner(
             feed, zone, client=client, publisher=publisher, store=store,
-            encode=LineCodec(encoder, feed.schema, feed.key_field, feed.json_fields),
+            encode=CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
+                                     expected=state["fields"]),
             encode_gap=gaps.encode, fields=state["fields"], clock=_now, stop=stop,
             start_lookback_s=settings.start_lookback_s, poll_interval_s=settings.poll_interval_s,
             options=dict(settings.logpull_options),

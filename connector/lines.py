@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import schemas
 from connector import convert
 from connector.errors import RecordError
+from connector.fastencode import compile_encoder, loads_line
 from schemas.registry import Encoder
 
 
@@ -39,3 +40,34 @@ class LineCodec:
             raise RecordError(msg)
         value = convert.to_record(self._schema, raw, self._json_fields)
         return key.encode(), self._encoder.encode(value)
+
+
+class CompiledLineCodec:
+    """The fast path for flat, high-volume feeds (Logpull): orjson + a compiled encoder.
+
+    Same bytes as ``LineCodec`` (tested), about six times faster (docs/benchmarks.md).
+    """
+
+    def __init__(self, encoder: Encoder, schema: str, key_field: str,
+                 json_fields: frozenset[str] = frozenset(),
+                 expected: Iterable[str] | None = None) -> None:
+        """Compile the schema once, with the registered schema id's wire header."""
+        self._key_field = key_field
+        self._encode = compile_encoder(schemas.raw(schema), json_fields, expected=expected,
+                                       prefix=encoder.header)
+
+    def __call__(self, line: bytes) -> tuple[bytes, bytes]:
+        """Return (key, value); raise ``RecordError`` for a line that is not a valid record."""
+        try:
+            raw = loads_line(line)
+        except ValueError as exc:
+            msg = f"not JSON: {exc}"
+            raise RecordError(msg) from exc
+        if not isinstance(raw, dict):
+            msg = "NDJSON line is not an object"
+            raise RecordError(msg)
+        key = raw.get(self._key_field)
+        if not isinstance(key, str) or not key:
+            msg = f"record has no {self._key_field!r} (the dedup key)"
+            raise RecordError(msg)
+        return key.encode(), self._encode(raw)

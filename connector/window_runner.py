@@ -65,8 +65,12 @@ class WindowRunner:
         poll_interval_s: float = 60.0,
         options: Mapping[str, str] | None = None,
         backoff: Backoff | None = None,
+        zone_governor: Governor | None = None,
     ) -> None:
-        """Wire the seams; nothing runs until ``run``."""
+        """Wire the seams; nothing runs until ``run``.
+
+        ``zone_governor`` enforces Logpull's per-zone request limit (default 15/minute).
+        """
         self.feed = feed
         self.zone_id = zone_id
         self.partition = feed.partition(zone_id)
@@ -82,7 +86,9 @@ class WindowRunner:
         self._poll_interval_s = poll_interval_s
         self._options = dict(options or {})
         self._backoff = backoff or Backoff()
-        self._zone_governor = Governor(feed.requests_per_minute / 60, feed.requests_per_minute)
+        self._zone_governor = zone_governor or Governor(
+            feed.requests_per_minute / 60, feed.requests_per_minute
+        )
         self.window_end: datetime | None = None
         self.published = 0
         self.windows = 0

@@ -55,12 +55,12 @@ class Encoder:
         """Bind the encoder to a registered ``schema_id`` and its fastavro-parsed schema."""
         self.schema_id = schema_id
         self.schema = parsed_schema
-        self._header = _HEADER.pack(MAGIC, schema_id)
+        self.header = _HEADER.pack(MAGIC, schema_id)
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Return the framed bytes; raise ``ValueError``/``TypeError`` if ``record`` misfits."""
         buf = io.BytesIO()
-        buf.write(self._header)
+        buf.write(self.header)
         fastavro.schemaless_writer(buf, self.schema, record, strict_allow_default=True)
         return buf.getvalue()
 
