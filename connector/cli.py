@@ -21,6 +21,7 @@ from connector import __version__
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
+from connector.health import serve
 from connector.jobs import Job, jobs_from, settings_kafka_conf
 from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
@@ -179,6 +180,15 @@ async def _prepare_kafka(
 _kafka_conf = settings_kafka_conf
 
 
+def _status(jobs: list[Job], runners: list[Any], tasks: list[asyncio.Task[None]]) -> list[
+        dict[str, Any]]:
+    return [
+        {"feed": job.feed, "scope": job.scope, "published": runner.published,
+         "healthy": not task.done()}
+        for job, runner, task in zip(jobs, runners, tasks, strict=True)
+    ]
+
+
 async def _authorized(settings: Settings, client: CloudflareClient, jobs: list[Job]) -> list[Job]:
     """Probe every job; an unauthorized one stops the start (or is skipped if configured)."""
     usable = []
@@ -201,11 +211,6 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port)
-        log.info("metrics on :%d/metrics", settings.metrics_port)
     client = _client(settings)
     kafka_conf = _kafka_conf(settings)
     publishers: list[TransactionalPublisher] = []
@@ -234,7 +239,17 @@ async def _run(settings: Settings) -> int:
             publishers.append(publisher)
             runners.append(job.make_runner(client=client, publisher=publisher, store=store,
                                            schema_ids=schema_ids, stop=stop))
-        await asyncio.gather(*(runner.run() for runner in runners))
+        tasks = [asyncio.create_task(runner.run()) for runner in runners]
+        http = None
+        if settings.metrics_port:
+            http = await serve(lambda: _status(jobs, runners, tasks), settings.metrics_port)
+            log.info("metrics on :%d/metrics, health on :%d/health", settings.metrics_port,
+                     settings.metrics_port)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            if http is not None:
+                await http.cleanup()
         published = ", ".join(f"{j.feed} {j.scope} {r.published}" for j, r in
                               zip(jobs, runners, strict=True))
         log.info("stopped cleanly; events published this run: %s", published)

@@ -84,7 +84,7 @@ class Settings:
     start_lookback_s: float = 7 * 86400.0
     per_page: int = 1000
     http_timeout_s: float = 60.0
-    transaction_timeout_s: float = 60.0
+    transaction_timeout_s: float = 300.0
     metrics_port: int = 0
     kafka_conf: Mapping[str, str] = field(default_factory=dict)
     registry_conf: Mapping[str, str] = field(default_factory=dict)
