@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from connector import __version__
+from connector import __version__, logs
 from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
@@ -80,10 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _configure_logging() -> None:
     level = os.environ.get("CFKAFKA_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(level, os.environ.get("CFKAFKA_LOG_FORMAT", "text"))
 
 
 def _with_settings(command: Callable[[Settings], Coroutine[Any, Any, int]]) -> int:
