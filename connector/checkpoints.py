@@ -20,6 +20,7 @@ from connector.errors import CheckpointError
 from connector.records import OutRecord
 
 OFFSETS_TOPIC = "cloudflare-connector.offsets"
+COMMITS_TOPIC = "cloudflare-connector.commits"
 log = logging.getLogger(__name__)
 
 Offset = dict[str, Any]
@@ -28,6 +29,19 @@ Offset = dict[str, Any]
 def partition_key(partition: Mapping[str, str]) -> bytes:
     """Canonical JSON bytes of a source partition."""
     return json.dumps(dict(partition), sort_keys=True, separators=(",", ":")).encode()
+
+
+def commit_record(partition: Mapping[str, str], details: Mapping[str, Any]) -> OutRecord:
+    """The audit-trail record of one committed range (``cloudflare-connector.commits``).
+
+    Written in the same transaction as the records and the checkpoint, so the topic lists
+    every range that was committed, with its counts: completeness can be audited.
+    """
+    return OutRecord(
+        COMMITS_TOPIC,
+        partition_key(partition),
+        json.dumps({**partition, **details}, sort_keys=True, separators=(",", ":")).encode(),
+    )
 
 
 class CheckpointStore(Protocol):

@@ -18,7 +18,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
 from connector import __version__, logs
-from connector.checkpoints import OFFSETS_TOPIC, KafkaCheckpointStore
+from connector.checkpoints import COMMITS_TOPIC, OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
 from connector.health import serve
@@ -141,6 +141,7 @@ async def _prepare_kafka(
     specs = {spec.name: spec for job in jobs for spec in job.topic_specs}
     specs[DLQ_TOPIC] = TopicSpec(DLQ_TOPIC, settings.topic_partitions)
     specs[OFFSETS_TOPIC] = TopicSpec(OFFSETS_TOPIC, 1, {"cleanup.policy": "compact"})
+    specs[COMMITS_TOPIC] = TopicSpec(COMMITS_TOPIC, 1)
     backoff, rand, attempt = Backoff(cap_s=30), random.Random(), 0  # noqa: S311
     with registry_client(settings.registry_url, settings.registry_conf) as sr:
         while not stop.is_set():

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector import metrics
-from connector.checkpoints import CheckpointStore
+from connector.checkpoints import CheckpointStore, commit_record
 from connector.client import Backoff, CloudflareClient
 from connector.cursor import HighWaterMark, format_time
 from connector.errors import CheckpointError, PublishError, RecordError
@@ -126,9 +126,14 @@ class FeedRunner:
             results: list[Mapping[str, Any]] = [r for r in body.get("result") or [] if r]
             new_mark, records = self._page_records(mark, results)
             if records:
+                fresh = len(records) - self._last_dlq
                 records.append(self._store.record(self.partition, new_mark.to_offset()))
+                records.append(commit_record(self.partition, {
+                    "from": format_time(mark.since), "to": format_time(new_mark.since),
+                    "records": fresh, "dead_letters": self._last_dlq,
+                    "committed_at": format_time(self._clock()),
+                }))
                 await asyncio.to_thread(self._publisher.publish, records)
-                fresh = len(records) - 1 - self._last_dlq
                 total += fresh
                 self._committed(fresh, new_mark)
             params = self.feed.next_page(params, body, results, new_mark.since)

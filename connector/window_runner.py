@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from connector import metrics
-from connector.checkpoints import CheckpointStore
+from connector.checkpoints import CheckpointStore, commit_record
 from connector.client import Backoff, CloudflareClient
 from connector.cursor import format_time, parse_time
 from connector.errors import (
@@ -177,6 +177,10 @@ class WindowRunner:
             self._publisher.send(
                 self._store.record(self.partition, {"window_end": format_time(window.end)})
             )
+            self._publisher.send(commit_record(self.partition, {
+                "from": format_time(window.start), "to": format_time(window.end),
+                "records": count, "dead_letters": dead, "committed_at": format_time(self._clock()),
+            }))
         except BaseException:
             await asyncio.to_thread(self._publisher.abort)
             raise

@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Logpull requests per minute per zone")
     p.add_argument("--logpull-gzip-level", type=int, default=d.logpull_gzip_level,
                    choices=range(0, 10), help="zlib level of gzip Logpull responses")
+    p.add_argument("--graphql-eps", type=float, default=d.graphql_eps,
+                   help="GraphQL firewall events per second per zone")
+    p.add_argument("--graphql-max-page-size", type=int, default=d.graphql_max_page_size)
+    p.add_argument("--graphql-max-duration", type=int, default=d.graphql_max_duration_s,
+                   help="longest GraphQL query window, seconds")
+    p.add_argument("--graphql-max-fields", type=int, default=d.graphql_max_fields)
+    p.add_argument("--graphql-not-older-than", type=int, default=d.graphql_not_older_than_s,
+                   help="GraphQL retention, seconds")
+    p.add_argument("--graphql-rate-limit", type=int, default=d.graphql_rate_limit,
+                   help="GraphQL queries per 5 minutes per credential")
     return p
 
 
@@ -92,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         zone_ids=_zones(parser, args.zone_id), logpull_rps=args.logpull_rps,
         logpull_zone_rate_limit=args.logpull_zone_rate_limit,
         logpull_gzip_level=args.logpull_gzip_level,
+        graphql_eps=args.graphql_eps, graphql_max_page_size=args.graphql_max_page_size,
+        graphql_max_duration_s=args.graphql_max_duration,
+        graphql_max_fields=args.graphql_max_fields,
+        graphql_not_older_than_s=args.graphql_not_older_than,
+        graphql_rate_limit=args.graphql_rate_limit,
     )
     asyncio.run(_serve(config, args.host, args.port))
     return 0

@@ -81,6 +81,17 @@ class SimConfig:
     logpull_gzip_level: int = 1
     #: uncompressed bytes per streamed chunk (also the gzip flush interval)
     logpull_batch_bytes: int = 256 * 1024
+    #: GraphQL firewallEventsAdaptive events per second per zone (facts §5; sim.graphql)
+    graphql_eps: float = 2.0
+    #: the `settings` node of firewallEventsAdaptive (facts §5, docs example values)
+    graphql_enabled: bool = True
+    graphql_max_page_size: int = 10000
+    graphql_max_duration_s: int = 259200
+    graphql_max_fields: int = 30
+    graphql_not_older_than_s: int = 2678400
+    #: GraphQL queries per `graphql_rate_window_s` per credential, on top of the REST budget
+    graphql_rate_limit: int = 300
+    graphql_rate_window_s: float = 300.0
     clock: Callable[[], datetime] = field(default=utc_now, repr=False, compare=False)
 
     def zone_name(self, zone_id: str) -> str:

@@ -7,10 +7,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 FaultKind = Literal["status", "latency", "reset", "rate_limit", "stream_error",
-                    "truncated_gzip", "slow"]
+                    "truncated_gzip", "slow", "graphql_error"]
 #: kinds consumed by streaming endpoints (Logpull) only, after validation, on a 200 answer
 STREAM_KINDS: tuple[FaultKind, ...] = ("stream_error", "truncated_gzip", "slow")
-KINDS: tuple[FaultKind, ...] = ("status", "latency", "reset", "rate_limit", *STREAM_KINDS)
+#: kinds consumed by the GraphQL endpoint only, after auth and limits (HTTP 200 + errors)
+GRAPHQL_KINDS: tuple[FaultKind, ...] = ("graphql_error",)
+KINDS: tuple[FaultKind, ...] = ("status", "latency", "reset", "rate_limit", *STREAM_KINDS,
+                                *GRAPHQL_KINDS)
 
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
             504: "Gateway Timeout", 520: "Web server is returning an unknown error",
@@ -98,16 +101,22 @@ class FaultInjector:
         return [asdict(f) for f in self._queue]
 
     def take(self, path: str) -> Fault | None:
-        """Consume one unit of the first non-stream fault matching `path`, if any."""
-        return self._take(path, stream=False)
+        """Consume one unit of the first middleware fault matching `path`, if any."""
+        return self._take(path, "plain")
 
     def take_stream(self, path: str) -> Fault | None:
         """Consume one unit of the first stream fault (STREAM_KINDS) matching `path`."""
-        return self._take(path, stream=True)
+        return self._take(path, "stream")
 
-    def _take(self, path: str, *, stream: bool) -> Fault | None:
+    def take_graphql(self, path: str) -> Fault | None:
+        """Consume one unit of the first GraphQL fault (GRAPHQL_KINDS) matching `path`."""
+        return self._take(path, "graphql")
+
+    def _take(self, path: str, family: Literal["plain", "stream", "graphql"]) -> Fault | None:
         for fault in self._queue:
-            if (fault.kind in STREAM_KINDS) != stream:
+            kind_family = ("stream" if fault.kind in STREAM_KINDS
+                           else "graphql" if fault.kind in GRAPHQL_KINDS else "plain")
+            if kind_family != family:
                 continue
             if fault.path is None or fault.path in path:
                 fault.count -= 1

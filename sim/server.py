@@ -25,6 +25,7 @@ from sim.api import (
 from sim.config import SimConfig
 from sim.envelope import ApiError, envelope
 from sim.faults import Fault, html_page, reason
+from sim.graphql import add_routes as add_graphql_routes
 from sim.ratelimit import RateLimiter, throttled
 from sim.state import STATE, SimState
 from sim.store import EventStore, QueryError
@@ -157,6 +158,7 @@ def create_app(config: SimConfig, store: EventStore | None = None) -> web.Applic
     app.router.add_get(p + "/accounts/{account_id}/tokens/verify", account_token_verify)
     endpoints.add_routes(app, p)
     logpull.add_routes(app, p)
+    add_graphql_routes(app, p)
     app.router.add_route("*", p + "/{tail:.*}", no_route)
     app.router.add_routes(admin.routes)
     app.router.add_routes(admin_feeds.routes)
