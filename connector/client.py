@@ -191,6 +191,29 @@ class CloudflareClient:
                 log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
                 await self._sleep(delay)
 
+    async def post(
+        self, path: str, body: Mapping[str, Any], priority: int = HIGH
+    ) -> dict[str, Any]:
+        """POST JSON and return the response object, retrying transient failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.governor.acquire(priority)
+                self.requests += 1
+                try:
+                    response = await self._http.post(path, json=dict(body))
+                except httpx.TransportError as exc:
+                    msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on POST {path}"
+                    raise RetriableSourceError(msg, url=f"POST {path}") from exc
+                return self._classify(response)
+            except RetriableSourceError as exc:
+                if self._max_attempts and attempt >= self._max_attempts:
+                    raise
+                delay = self._backoff.delay(attempt, exc.retry_after, self._rand)
+                log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
+                await self._sleep(delay)
+
     async def _get_once(self, path: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         self.requests += 1
         try:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import schemas
+from connector import convert
 from connector.checkpoints import CheckpointStore
 from connector.client import CloudflareClient
 from connector.errors import AuthError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
-from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
+from connector.feeds.firewall_events import FirewallEvents, NodeSettings
+from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, logpull_source
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
@@ -34,10 +36,13 @@ from connector.snapshots import (
 )
 from connector.topics import TopicSpec
 from connector.window_runner import WindowRunner
+from connector.windows import Window
 from schemas.registry import Encoder
 
 log = logging.getLogger(__name__)
-ZONE_FEEDS = {HttpRequests.name: HttpRequests}
+ZONE_FEEDS: dict[str, type[Any]] = {
+    HttpRequests.name: HttpRequests, FirewallEvents.name: FirewallEvents
+}
 
 
 class Runner(Protocol):
@@ -82,7 +87,9 @@ def jobs_from(settings: Settings) -> list[Job]:
     """Every enabled feed x scope."""
     jobs = []
     for name in settings.feeds:
-        if name in ZONE_FEEDS:
+        if name == FirewallEvents.name:
+            jobs += [_graphql_job(FirewallEvents(), zone, settings) for zone in settings.zone_ids]
+        elif name in ZONE_FEEDS:
             jobs += [_zone_job(ZONE_FEEDS[name](), zone, settings) for zone in settings.zone_ids]
         elif name in SNAPSHOT_FEEDS:
             jobs.append(_snapshot_job(SNAPSHOT_FEEDS[name](), settings))
@@ -143,12 +150,12 @@ def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
         encoder = Encoder(schema_ids[feed.topic], schemas.load(feed.schema))
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
         return WindowRunner(
-            feed, zone, client=client, publisher=publisher, store=store,
+            feed, zone, publisher=publisher, store=store,
+            source=logpull_source(client, feed, zone, state["fields"], settings.logpull_options),
             encode=CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
                                      expected=state["fields"]),
-            encode_gap=gaps.encode, fields=state["fields"], clock=_now, stop=stop,
+            encode_gap=gaps.encode, policy=feed.policy, clock=_now, stop=stop,
             start_lookback_s=settings.start_lookback_s, poll_interval_s=settings.poll_interval_s,
-            options=dict(settings.logpull_options),
         )
 
     return Job(
@@ -186,3 +193,42 @@ def _snapshot_job(feed: SnapshotFeed, settings: Settings) -> Job:
 def settings_kafka_conf(settings: Settings) -> dict[str, str]:
     """Kafka client settings: bootstrap servers plus the ``KAFKA_CONF_*`` pass-through."""
     return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
+
+
+def _graphql_job(feed: FirewallEvents, zone: str, settings: Settings) -> Job:
+    state: dict[str, Any] = {}
+
+    async def probe(client: CloudflareClient) -> None:
+        try:
+            node: NodeSettings = await feed.settings(client, zone)
+        except AuthError as exc:
+            raise _permission_error(exc, feed.name, feed.permission) from None
+        state["node"] = node
+
+    def make_runner(*, client: CloudflareClient, publisher: Publisher, store: CheckpointStore,
+                    schema_ids: Mapping[str, int], stop: asyncio.Event) -> Runner:
+        node: NodeSettings = state["node"]
+        fields = feed.fields(node)
+        encoder = Encoder(schema_ids[feed.topic], schemas.load(feed.schema))
+        raw_schema = schemas.raw(feed.schema)
+
+        def encode(record: dict[str, Any]) -> tuple[bytes, bytes]:
+            return feed.key(record).encode(), encoder.encode(
+                convert.to_record(raw_schema, record))
+
+        def source(window: Window) -> AsyncIterator[dict[str, Any]]:
+            return feed.records(client, zone, window, fields, node.max_page_size)
+
+        gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
+        return WindowRunner(
+            feed, zone, publisher=publisher, store=store, source=source, encode=encode,
+            encode_gap=gaps.encode, policy=feed.policy(node), clock=_now, stop=stop,
+            start_lookback_s=settings.start_lookback_s, poll_interval_s=settings.poll_interval_s,
+        )
+
+    return Job(
+        feed.name, zone, "zone", feed.permission,
+        {feed.topic: feed.schema, GAPS_TOPIC: "cloudflare.gaps"},
+        [TopicSpec(feed.topic, settings.topic_partitions), TopicSpec(GAPS_TOPIC, 1)],
+        probe, make_runner, state,
+    )

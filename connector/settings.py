@@ -136,8 +136,9 @@ def _zones(env: Mapping[str, str]) -> tuple[str, ...]:
     if bad:
         msg = f"CF_ZONE_IDS has invalid zone ids {bad}: each is 32 hex characters"
         raise ConfigError(msg)
-    if "http_requests" in env.get("CF_FEEDS", "") and not zones:
-        msg = "CF_ZONE_IDS is not set (the http_requests feed is pulled per zone)"
+    zone_feeds = {"http_requests", "firewall_events"} & set(env.get("CF_FEEDS", "").split(","))
+    if zone_feeds and not zones:
+        msg = f"CF_ZONE_IDS is not set ({', '.join(sorted(zone_feeds))} are pulled per zone)"
         raise ConfigError(msg)
     return zones
 

@@ -6,13 +6,13 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from connector import metrics
 from connector.checkpoints import CheckpointStore, commit_record
-from connector.client import Backoff, CloudflareClient
+from connector.client import Backoff
 from connector.cursor import format_time, parse_time
 from connector.errors import (
     CheckpointError,
@@ -20,11 +20,10 @@ from connector.errors import (
     RecordError,
     RetriableSourceError,
 )
-from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
-from connector.governor import Governor
+from connector.feeds.http_requests import GAPS_TOPIC
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
-from connector.windows import Window, plan_windows
+from connector.windows import Window, WindowPolicy, plan_windows
 
 log = logging.getLogger(__name__)
 _RAND = random.Random()  # noqa: S311 - jitter, not crypto
@@ -32,11 +31,31 @@ _RAND = random.Random()  # noqa: S311 - jitter, not crypto
 Clock = Callable[[], datetime]
 
 
-class LineEncoder(Protocol):
-    """Turns one NDJSON line into (key, Confluent-framed Avro value)."""
+#: Turns one item (NDJSON line or record) into (key, Confluent-framed Avro value); raises
+#: ``RecordError`` (or ``ValueError``/``TypeError``) for a bad item.
+LineEncoder = Callable[[Any], tuple[bytes, bytes]]
 
-    def __call__(self, line: bytes) -> tuple[bytes, bytes]:
-        """Raise ``RecordError`` (or ``ValueError``/``TypeError``) for a bad line."""
+
+class WindowedFeed(Protocol):
+    """What the runner needs to know of a windowed feed."""
+
+    @property
+    def name(self) -> str:
+        """Dataset name."""
+
+    @property
+    def topic(self) -> str:
+        """Raw topic."""
+
+    @property
+    def key_field(self) -> str:
+        """The field that identifies a record (for dead letters)."""
+
+    def partition(self, zone_id: str) -> dict[str, str]:
+        """The checkpoint's source partition."""
+
+
+Source = Callable[[Window], AsyncIterator[Any]]
 
 
 class WindowRunner:
@@ -50,45 +69,40 @@ class WindowRunner:
 
     def __init__(
         self,
-        feed: HttpRequests,
+        feed: WindowedFeed,
         zone_id: str,
         *,
-        client: CloudflareClient,
+        source: Source,
         publisher: Publisher,
         store: CheckpointStore,
         encode: LineEncoder,
         encode_gap: Callable[[Mapping[str, Any]], bytes],
-        fields: list[str],
+        policy: WindowPolicy,
         clock: Clock,
         stop: asyncio.Event,
         start_lookback_s: float = 3600.0,
         poll_interval_s: float = 60.0,
-        options: Mapping[str, str] | None = None,
         backoff: Backoff | None = None,
-        zone_governor: Governor | None = None,
     ) -> None:
         """Wire the seams; nothing runs until ``run``.
 
-        ``zone_governor`` enforces Logpull's per-zone request limit (default 15/minute).
+        ``source(window)`` yields the window's items (NDJSON lines for Logpull, records for
+        GraphQL); ``encode(item)`` turns one into (key, value).
         """
         self.feed = feed
         self.zone_id = zone_id
         self.partition = feed.partition(zone_id)
-        self._client = client
+        self._source = source
         self._publisher = publisher
         self._store = store
         self._encode = encode
         self._encode_gap = encode_gap
-        self._fields = fields
+        self._policy = policy
         self._clock = clock
         self._stop = stop
         self._lookback_s = start_lookback_s
         self._poll_interval_s = poll_interval_s
-        self._options = dict(options or {})
         self._backoff = backoff or Backoff()
-        self._zone_governor = zone_governor or Governor(
-            feed.requests_per_minute / 60, feed.requests_per_minute
-        )
         self.window_end: datetime | None = None
         self.published = 0
         self.windows = 0
@@ -128,7 +142,7 @@ class WindowRunner:
         offset = await asyncio.to_thread(self._store.load, self.partition)
         if offset is None:
             now = self._now()
-            self.window_end = now - self.feed.policy.lag - timedelta(seconds=self._lookback_s)
+            self.window_end = now - self._policy.lag - timedelta(seconds=self._lookback_s)
             log.info("%s %s: no checkpoint, starting at %s", self.feed.name, self._scope,
                      format_time(self.window_end))
         else:
@@ -139,7 +153,7 @@ class WindowRunner:
     async def catch_up(self) -> int:
         """Fetch every window that is ready now; return how many were committed."""
         assert self.window_end is not None  # noqa: S101 - run() starts first
-        plan = plan_windows(self.window_end, self._now(), self.feed.policy)
+        plan = plan_windows(self.window_end, self._now(), self._policy)
         if plan.gap is not None and not plan.windows:
             await self._commit_gap_only(plan.gap)
         done = 0
@@ -156,16 +170,12 @@ class WindowRunner:
 
     async def fetch(self, window: Window, gap: Window | None = None) -> int:
         """Stream ``window`` into one transaction with its checkpoint (and a gap record)."""
-        params = self.feed.params(window, self._fields, self._options)
         count = dead = 0
         await asyncio.to_thread(self._publisher.begin)
         try:
             if gap is not None:
                 self._publisher.send(self._gap_record(gap))
-            lines = self._client.stream_lines(
-                self.feed.url(self.zone_id), params, scope_governor=self._zone_governor
-            )
-            async for line in lines:
+            async for line in self._source(window):
                 try:
                     key, value = self._encode(line)
                 except (RecordError, ValueError, TypeError) as exc:
@@ -215,13 +225,15 @@ class WindowRunner:
         })
         return OutRecord(GAPS_TOPIC, f"{self.feed.name}/{self._scope}".encode(), value)
 
-    def _dead_letter(self, line: bytes, exc: Exception) -> OutRecord:
+    def _dead_letter(self, item: Any, exc: Exception) -> OutRecord:
+        if not isinstance(item, bytes):
+            item = json.dumps(item, separators=(",", ":"), default=str).encode()
         try:
-            key = json.loads(line).get(self.feed.key_field)
+            key = json.loads(item).get(self.feed.key_field)
         except (ValueError, AttributeError):
             key = None
         return dead_letter(
-            key=key.encode() if isinstance(key, str) else None, value=line,
+            key=key.encode() if isinstance(key, str) else None, value=item,
             reason=f"{type(exc).__name__}: {exc}", stage="encode",
             source=f"connector/{self.feed.name}/{self._scope}", now=self._clock(),
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC
 from typing import Any, ClassVar
 
 import schemas
+from connector.client import CloudflareClient
+from connector.governor import Governor
 from connector.windows import Window, WindowPolicy
 
 GAPS_TOPIC = "cloudflare.gaps.v1"
@@ -68,3 +70,22 @@ class HttpRequests:
             "timestamps": "unixnano",
             **options,
         }
+
+
+def logpull_source(
+    client: CloudflareClient,
+    feed: HttpRequests,
+    zone_id: str,
+    fields: list[str],
+    options: Mapping[str, str] | None = None,
+    zone_governor: Governor | None = None,
+) -> Callable[[Window], AsyncIterator[bytes]]:
+    """The NDJSON lines of a window, within Logpull's per-zone request limit (15/minute)."""
+    governor = zone_governor or Governor(feed.requests_per_minute / 60, feed.requests_per_minute)
+    extra = dict(options or {})
+
+    def source(window: Window) -> AsyncIterator[bytes]:
+        return client.stream_lines(feed.url(zone_id), feed.params(window, fields, extra),
+                                   scope_governor=governor)
+
+    return source

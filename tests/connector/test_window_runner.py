@@ -14,7 +14,7 @@ import schemas
 from connector.checkpoints import MemoryCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import RetriableSourceError
-from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests
+from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, logpull_source
 from connector.governor import Governor
 from connector.lines import LineCodec
 from connector.records import DLQ_TOPIC
@@ -72,13 +72,14 @@ def _runner(handler, store, publisher, lookback_s=3 * 3600):
                               transport=httpx.MockTransport(handler))
     feed = HttpRequests()
     encoder = Encoder(1, schemas.load(feed.schema))
+    fields = ["RayID", "ClientIP", "EdgeStartTimestamp", "EdgeResponseStatus"]
     runner = WindowRunner(
-        feed, ZONE, client=client, publisher=publisher, store=store,
+        feed, ZONE, publisher=publisher, store=store,
+        source=logpull_source(client, feed, ZONE, fields, zone_governor=Governor(1000, 1000)),
         encode=LineCodec(encoder, feed.schema, feed.key_field, feed.json_fields),
-        encode_gap=Encoder(2, schemas.load("cloudflare.gaps")).encode,
-        fields=["RayID", "ClientIP", "EdgeStartTimestamp", "EdgeResponseStatus"],
+        encode_gap=Encoder(2, schemas.load("cloudflare.gaps")).encode, policy=feed.policy,
         clock=lambda: NOW, stop=asyncio.Event(), start_lookback_s=lookback_s,
-        backoff=Backoff(base_s=0.001, cap_s=0.01), zone_governor=Governor(1000, 1000),
+        backoff=Backoff(base_s=0.001, cap_s=0.01),
     )
     return runner, client
 
