@@ -378,8 +378,16 @@ def _marker(workdir: Path) -> str:
     return f"-Dcfkafka.stack={workdir}"
 
 
-def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """22 characters of URL-safe base64 of a random UUID, never starting with ``-``.
+
+    Like Kafka's ``Uuid.randomUuid()``: a leading dash would be read as an option by
+    ``kafka-storage format -t <id>`` (one start in 64 failed that way).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def server_properties(data_dir: Path, broker_port: int, controller_port: int) -> str:
@@ -603,7 +611,7 @@ class LocalStack:
         flags = [f for f in cds if not f.startswith("-XX:ArchiveClassesAtExit")]
         cmd = [java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *flags,
                "-cp", classpath, "kafka.tools.StorageTool", "format",
-               "-t", _cluster_id(), "-c", str(props)]
+               "-t", cluster_id(), "-c", str(props)]
         try:
             with log_path.open("wb") as out:
                 code = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,

@@ -190,3 +190,11 @@ def test_early_exit_reports_the_log(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(StackError, match=r"(?s)kafka exit code 1 while starting.*NoSuchFlag"):
         LocalStack(tmp_path / "work").start(timeout_s=60)
 
+
+
+def test_cluster_ids_never_start_with_a_dash():
+    from infra.stack import cluster_id
+
+    ids = [cluster_id() for _ in range(5000)]
+    assert all(len(i) == 22 for i in ids)
+    assert not [i for i in ids if i.startswith("-")]
