@@ -21,6 +21,7 @@ from connector import __version__, logs
 from connector.checkpoints import COMMITS_TOPIC, OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
+from connector.governor import Governor
 from connector.health import serve
 from connector.jobs import Job, jobs_from, settings_kafka_conf
 from connector.publisher import TransactionalPublisher
@@ -106,6 +107,7 @@ def _client(settings: Settings, max_attempts: int = 0) -> CloudflareClient:
         settings.credentials,
         timeout_s=settings.http_timeout_s,
         max_attempts=max_attempts,
+        governor=Governor(settings.api_requests_per_5min / 300, 20),
     )
 
 

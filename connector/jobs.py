@@ -22,6 +22,7 @@ from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.feeds.firewall_events import FirewallEvents, NodeSettings
 from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, logpull_source
+from connector.governor import Governor
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
@@ -151,7 +152,11 @@ def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
         return WindowRunner(
             feed, zone, publisher=publisher, store=store,
-            source=logpull_source(client, feed, zone, state["fields"], settings.logpull_options),
+            source=logpull_source(
+                client, feed, zone, state["fields"], settings.logpull_options,
+                Governor(settings.logpull_requests_per_minute / 60,
+                         settings.logpull_requests_per_minute),
+            ),
             encode=CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
                                      expected=state["fields"]),
             encode_gap=gaps.encode, policy=feed.policy, clock=_now, stop=stop,

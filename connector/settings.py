@@ -71,6 +71,8 @@ class Settings:
     skip_unauthorized: bool = False
     zone_ids: tuple[str, ...] = ()
     snapshot_interval_s: float = 3600.0
+    logpull_requests_per_minute: int = 15
+    api_requests_per_5min: int = 1200
     logpull_fields: tuple[str, ...] = ()
     logpull_options: Mapping[str, str] = field(default_factory=dict)
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -101,6 +103,12 @@ class Settings:
             credentials=_credentials(env),
             feeds=_feeds(env),
             zone_ids=_zones(env),
+            logpull_requests_per_minute=_number(
+                env, "CF_LOGPULL_REQUESTS_PER_MINUTE", cls.logpull_requests_per_minute, int, 1
+            ),
+            api_requests_per_5min=_number(
+                env, "CF_API_REQUESTS_PER_5MIN", cls.api_requests_per_5min, int, 1
+            ),
             snapshot_interval_s=_number(
                 env, "CF_SNAPSHOT_INTERVAL_S", cls.snapshot_interval_s, float, 1.0
             ),
