@@ -28,6 +28,7 @@ from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
 from connector.settings import Settings
 from connector.topics import TopicSpec, ensure_topics
+from connector.waits import wait_or_stop
 from schemas.registry import register, registry_client
 
 log = logging.getLogger("cfkafka")
@@ -170,10 +171,7 @@ async def _prepare_kafka(
                 what, err = f"Kafka {settings.bootstrap_servers}", exc
             delay = backoff.delay(attempt, None, rand)
             log.warning("%s unavailable (%s); retry in %.0fs", what, err, delay)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await wait_or_stop(stop, delay)
     return None
 
 

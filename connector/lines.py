@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import schemas
@@ -11,6 +11,25 @@ from connector import convert
 from connector.errors import RecordError
 from connector.fastencode import compile_encoder, loads_line
 from schemas.registry import Encoder
+
+
+def keyed_record(
+    line: bytes, key_field: str, loads: Callable[[bytes], Any]
+) -> tuple[bytes, dict[str, Any]]:
+    """Parse one NDJSON line into (the dedup key as bytes, the record); ``RecordError`` if not."""
+    try:
+        raw = loads(line)
+    except ValueError as exc:
+        msg = f"not JSON: {exc}"
+        raise RecordError(msg) from exc
+    if not isinstance(raw, dict):
+        msg = "NDJSON line is not an object"
+        raise RecordError(msg)
+    key = raw.get(key_field)
+    if not isinstance(key, str) or not key:
+        msg = f"record has no {key_field!r} (the dedup key)"
+        raise RecordError(msg)
+    return key.encode(), raw
 
 
 class LineCodec:
@@ -26,20 +45,9 @@ class LineCodec:
 
     def __call__(self, line: bytes) -> tuple[bytes, bytes]:
         """Return (key, value); raise ``RecordError`` for a line that is not a valid record."""
-        try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            msg = f"not JSON: {exc}"
-            raise RecordError(msg) from exc
-        if not isinstance(raw, dict):
-            msg = "NDJSON line is not an object"
-            raise RecordError(msg)
-        key = raw.get(self._key_field)
-        if not isinstance(key, str) or not key:
-            msg = f"record has no {self._key_field!r} (the dedup key)"
-            raise RecordError(msg)
+        key, raw = keyed_record(line, self._key_field, json.loads)
         value = convert.to_record(self._schema, raw, self._json_fields)
-        return key.encode(), self._encoder.encode(value)
+        return key, self._encoder.encode(value)
 
 
 class CompiledLineCodec:
@@ -58,16 +66,5 @@ class CompiledLineCodec:
 
     def __call__(self, line: bytes) -> tuple[bytes, bytes]:
         """Return (key, value); raise ``RecordError`` for a line that is not a valid record."""
-        try:
-            raw = loads_line(line)
-        except ValueError as exc:
-            msg = f"not JSON: {exc}"
-            raise RecordError(msg) from exc
-        if not isinstance(raw, dict):
-            msg = "NDJSON line is not an object"
-            raise RecordError(msg)
-        key = raw.get(self._key_field)
-        if not isinstance(key, str) or not key:
-            msg = f"record has no {self._key_field!r} (the dedup key)"
-            raise RecordError(msg)
-        return key.encode(), self._encode(raw)
+        key, raw = keyed_record(line, self._key_field, loads_line)
+        return key, self._encode(raw)

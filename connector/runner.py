@@ -20,6 +20,7 @@ from connector.errors import CheckpointError, PublishError, RecordError
 from connector.feeds.base import PullFeed
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
+from connector.waits import wait_or_stop
 from schemas.registry import Encoder
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,7 @@ class FeedRunner:
                  format_time(mark.since))
 
     async def _wait(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_or_stop(self._stop, seconds)
 
     _last_dlq = 0
 

@@ -52,6 +52,7 @@ from connector.cursor import format_time, parse_time
 from connector.errors import CheckpointError, PublishError, RecordError, RetriableSourceError
 from connector.publisher import Publisher
 from connector.records import Headers, OutRecord, dead_letter
+from connector.waits import wait_or_stop
 from schemas.registry import Encoder
 
 log = logging.getLogger(__name__)
@@ -507,10 +508,7 @@ class SnapshotRunner:
         result.dead_lettered.append(content)  # remembered once the transaction commits
 
     async def _wait(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_or_stop(self._stop, seconds)
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from connector.errors import (
 from connector.feeds.http_requests import GAPS_TOPIC
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
+from connector.waits import wait_or_stop
 from connector.windows import Window, WindowPolicy, plan_windows
 
 log = logging.getLogger(__name__)
@@ -243,8 +244,5 @@ class WindowRunner:
         return [("cf.feed", self.feed.name.encode()), ("cf.scope", self._scope.encode())]
 
     async def _wait(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_or_stop(self._stop, seconds)
 
