@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import schemas
-from connector import __version__, logs
+from connector import __version__, config, logs
 from connector.checkpoints import COMMITS_TOPIC, OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.errors import AuthError, ConfigError, SourceError
@@ -26,7 +26,7 @@ from connector.health import serve
 from connector.jobs import Job, jobs_from, settings_kafka_conf
 from connector.publisher import TransactionalPublisher
 from connector.records import DLQ_TOPIC
-from connector.settings import Settings
+from connector.settings import Credentials, Settings
 from connector.topics import TopicSpec, ensure_topics
 from connector.waits import wait_or_stop
 from schemas.registry import register, registry_client
@@ -47,8 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"cfkafka {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="run the source connector (settings from the environment)")
-    commands.add_parser("verify", help="check the Cloudflare credential and feed permissions")
+    for name, text in (("run", "run the source connector"),
+                       ("verify", "check the Cloudflare credentials and feed permissions")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument(
+            "--config", metavar="FILE", default=os.environ.get("CFKAFKA_CONFIG"),
+            help="YAML configuration file (default $CFKAFKA_CONFIG; without one, settings "
+                 "come from the environment only). Environment variables override the file.")
     commands.add_parser("streams", help="run a Faust stream worker", add_help=False)
     commands.add_parser("sim", help="run the Cloudflare API simulator", add_help=False)
     commands.add_parser("dev", help="local Kafka + schema registry: up | down | status",
@@ -75,9 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     _configure_logging()
-    if args.command == "verify":
-        return _with_settings(_verify)
-    return _with_settings(_run)
+    command = _verify if args.command == "verify" else _run
+    return _with_settings(command, args.config)
 
 
 def _configure_logging() -> None:
@@ -85,9 +89,14 @@ def _configure_logging() -> None:
     logs.configure(level, os.environ.get("CFKAFKA_LOG_FORMAT", "text"))
 
 
-def _with_settings(command: Callable[[Settings], Coroutine[Any, Any, int]]) -> int:
+def _with_settings(
+    command: Callable[[Settings], Coroutine[Any, Any, int]], config_file: str | None
+) -> int:
     try:
-        settings = Settings.from_env(os.environ)
+        if config_file:
+            settings = config.load(config_file, os.environ)
+        else:
+            settings = Settings.from_env(os.environ)
         return asyncio.run(command(settings))
     except ConfigError as exc:
         print(f"cfkafka: configuration error: {exc}", file=sys.stderr)
@@ -102,33 +111,48 @@ def _with_settings(command: Callable[[Settings], Coroutine[Any, Any, int]]) -> i
         return 130
 
 
-def _client(settings: Settings, max_attempts: int = 0) -> CloudflareClient:
-    return CloudflareClient(
-        settings.api_base_url,
-        settings.credentials,
-        timeout_s=settings.http_timeout_s,
-        max_attempts=max_attempts,
-        governor=Governor(settings.api_requests_per_5min / 300, 20),
-    )
+def _clients(settings: Settings, max_attempts: int = 0) -> dict[Credentials, CloudflareClient]:
+    """One client, hence one rate-limit governor, per distinct credential."""
+    return {
+        account.credentials: CloudflareClient(
+            settings.api_base_url,
+            account.credentials,
+            timeout_s=settings.http_timeout_s,
+            max_attempts=max_attempts,
+            governor=Governor(settings.api_requests_per_5min / 300, 20),
+        )
+        for account in settings.accounts
+    }
+
+
+async def _close(clients: dict[Credentials, CloudflareClient]) -> None:
+    for client in clients.values():
+        await client.aclose()
 
 
 async def _verify(settings: Settings) -> int:
-    """Check the credential, then probe every enabled feed; print a feed x scope table."""
-    client = _client(settings, max_attempts=5)
+    """Check each credential, then probe every enabled feed; print a feed x scope table."""
+    clients = _clients(settings, max_attempts=5)
     failed = False
     try:
-        print(f"credential: {await client.verify(settings.account_id)}")
+        for account in settings.accounts:
+            client = clients[account.credentials]
+            try:
+                print(f"account {account.label}: {await client.verify(account.account_id)}")
+            except AuthError as exc:
+                failed = True
+                print(f"account {account.label}: credential REFUSED: {exc}")
         print(f"{'feed':<18} {'scope':<42} result")
         for job in jobs_from(settings):
             try:
-                await job.probe(client)
+                await job.probe(clients[job.account.credentials])
                 result = "OK"
             except AuthError as exc:
                 failed = True
                 result = f"MISSING permission '{job.permission}' (Cloudflare code {exc.code})"
             print(f"{job.feed:<18} {job.scope:<42} {result}")
     finally:
-        await client.aclose()
+        await _close(clients)
     return EXIT_CONFIG if failed else 0
 
 
@@ -187,12 +211,14 @@ def _status(jobs: list[Job], runners: list[Any], tasks: list[asyncio.Task[None]]
     ]
 
 
-async def _authorized(settings: Settings, client: CloudflareClient, jobs: list[Job]) -> list[Job]:
+async def _authorized(
+    settings: Settings, clients: dict[Credentials, CloudflareClient], jobs: list[Job]
+) -> list[Job]:
     """Probe every job; an unauthorized one stops the start (or is skipped if configured)."""
     usable = []
     for job in jobs:
         try:
-            await job.probe(client)
+            await job.probe(clients[job.account.credentials])
         except AuthError as exc:
             if not settings.skip_unauthorized:
                 raise
@@ -209,12 +235,19 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = _client(settings)
+    clients = _clients(settings)
     kafka_conf = _kafka_conf(settings)
     publishers: list[TransactionalPublisher] = []
     try:
-        log.info("cfkafka %s: %s", __version__, await client.verify(settings.account_id))
-        jobs = await _authorized(settings, client, jobs_from(settings))
+        log.info("cfkafka %s", __version__)
+        for account in settings.accounts:
+            try:
+                verified = await clients[account.credentials].verify(account.account_id)
+            except AuthError as exc:
+                msg = f"account {account.label}: {exc}"
+                raise AuthError(msg, status=exc.status, code=exc.code, url=exc.url) from None
+            log.info("account %s: %s", account.label, verified)
+        jobs = await _authorized(settings, clients, jobs_from(settings))
         if not jobs:
             print("cfkafka: no authorized feed to run", file=sys.stderr)
             return EXIT_CONFIG
@@ -235,7 +268,8 @@ async def _run(settings: Settings) -> int:
                 timeout_s=settings.transaction_timeout_s,
             )
             publishers.append(publisher)
-            runners.append(job.make_runner(client=client, publisher=publisher, store=store,
+            runners.append(job.make_runner(client=clients[job.account.credentials],
+                                           publisher=publisher, store=store,
                                            schema_ids=schema_ids, stop=stop))
         tasks = [asyncio.create_task(runner.run()) for runner in runners]
         http = None
@@ -255,7 +289,7 @@ async def _run(settings: Settings) -> int:
     finally:
         for publisher in publishers:
             await asyncio.to_thread(publisher.close)
-        await client.aclose()
+        await _close(clients)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from connector.governor import Governor
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
-from connector.settings import Settings
+from connector.settings import Account, Settings
 from connector.snapshots import (
     SNAPSHOT_FEEDS,
     TOPIC_CONFIG,
@@ -71,11 +71,12 @@ class Job:
     topic_specs: list[TopicSpec]
     probe: Callable[[CloudflareClient], Any]
     make_runner: Callable[..., Runner]
+    account: Account  # whose credential the job uses
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
-        """``account:<id>`` or ``zone:<id>``."""
+        """``account:<id>``, ``user:<account id>`` or ``zone:<id>``."""
         return f"{self.scope_kind}:{self.scope_id}"
 
     @property
@@ -84,18 +85,29 @@ class Job:
         return f"{self.feed}-{self.scope_id}"
 
 
+def feed_scopes() -> dict[str, str]:
+    """Every feed name -> the scope it is pulled for: ``account``, ``user`` or ``zone``."""
+    scopes = {name: feed.scope for name, feed in FEEDS.items()}
+    scopes.update({name: "account" for name in SNAPSHOT_FEEDS})
+    scopes.update({name: "zone" for name in ZONE_FEEDS})
+    return scopes
+
+
 def jobs_from(settings: Settings) -> list[Job]:
-    """Every enabled feed x scope."""
+    """Every enabled feed x scope, account by account."""
     jobs = []
-    for name in settings.feeds:
-        if name == FirewallEvents.name:
-            jobs += [_graphql_job(FirewallEvents(), zone, settings) for zone in settings.zone_ids]
-        elif name in ZONE_FEEDS:
-            jobs += [_zone_job(ZONE_FEEDS[name](), zone, settings) for zone in settings.zone_ids]
-        elif name in SNAPSHOT_FEEDS:
-            jobs.append(_snapshot_job(SNAPSHOT_FEEDS[name](), settings))
-        else:
-            jobs.append(_account_job(FEEDS[name](), settings))
+    for account in settings.accounts:
+        for name in account.feeds:
+            if name in SNAPSHOT_FEEDS:
+                jobs.append(_snapshot_job(SNAPSHOT_FEEDS[name](), account, settings))
+            else:
+                jobs.append(_account_job(FEEDS[name](), account, settings))
+        for zone in account.zones:
+            for name in zone.feeds:
+                if name == FirewallEvents.name:
+                    jobs.append(_graphql_job(FirewallEvents(), account, zone.zone_id, settings))
+                else:
+                    jobs.append(_zone_job(HttpRequests(), account, zone.zone_id, settings))
     return jobs
 
 
@@ -104,8 +116,8 @@ def _permission_error(exc: AuthError, feed: str, permission: str) -> AuthError:
     return AuthError(msg, status=exc.status, code=exc.code, url=exc.url)
 
 
-def _account_job(feed: PullFeed, settings: Settings) -> Job:
-    account = settings.account_id
+def _account_job(feed: PullFeed, owner: Account, settings: Settings) -> Job:
+    account = owner.account_id
 
     async def probe(client: CloudflareClient) -> None:
         now = _now()
@@ -126,11 +138,11 @@ def _account_job(feed: PullFeed, settings: Settings) -> Job:
             clock=_now, stop=stop,
         )
 
-    return Job(feed.name, account, "account", feed.permission, {feed.topic: feed.schema},
-               [TopicSpec(feed.topic, settings.topic_partitions)], probe, make_runner)
+    return Job(feed.name, account, feed.scope, feed.permission, {feed.topic: feed.schema},
+               [TopicSpec(feed.topic, settings.topic_partitions)], probe, make_runner, owner)
 
 
-def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
+def _zone_job(feed: HttpRequests, owner: Account, zone: str, settings: Settings) -> Job:
     state: dict[str, Any] = {}
 
     async def probe(client: CloudflareClient) -> None:
@@ -167,12 +179,12 @@ def _zone_job(feed: HttpRequests, zone: str, settings: Settings) -> Job:
         feed.name, zone, "zone", feed.permission,
         {feed.topic: feed.schema, GAPS_TOPIC: "cloudflare.gaps"},
         [TopicSpec(feed.topic, settings.topic_partitions), TopicSpec(GAPS_TOPIC, 1)],
-        probe, make_runner, state,
+        probe, make_runner, owner, state,
     )
 
 
-def _snapshot_job(feed: SnapshotFeed, settings: Settings) -> Job:
-    account = settings.account_id
+def _snapshot_job(feed: SnapshotFeed, owner: Account, settings: Settings) -> Job:
+    account = owner.account_id
 
     async def probe(client: CloudflareClient) -> None:
         try:
@@ -192,7 +204,7 @@ def _snapshot_job(feed: SnapshotFeed, settings: Settings) -> Job:
 
     return Job(feed.name, account, "account", feed.permission, {feed.topic: feed.schema},
                [TopicSpec(feed.topic, settings.topic_partitions, TOPIC_CONFIG)], probe,
-               make_runner)
+               make_runner, owner)
 
 
 def settings_kafka_conf(settings: Settings) -> dict[str, str]:
@@ -200,7 +212,7 @@ def settings_kafka_conf(settings: Settings) -> dict[str, str]:
     return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
 
 
-def _graphql_job(feed: FirewallEvents, zone: str, settings: Settings) -> Job:
+def _graphql_job(feed: FirewallEvents, owner: Account, zone: str, settings: Settings) -> Job:
     state: dict[str, Any] = {}
 
     async def probe(client: CloudflareClient) -> None:
@@ -235,5 +247,5 @@ def _graphql_job(feed: FirewallEvents, zone: str, settings: Settings) -> Job:
         feed.name, zone, "zone", feed.permission,
         {feed.topic: feed.schema, GAPS_TOPIC: "cloudflare.gaps"},
         [TopicSpec(feed.topic, settings.topic_partitions), TopicSpec(GAPS_TOPIC, 1)],
-        probe, make_runner, state,
+        probe, make_runner, owner, state,
     )

@@ -16,3 +16,20 @@ class AuditLogs(PullFeed):
     key_field = "id"
     json_fields = frozenset({"newValueJson", "oldValueJson"})
     permission = "Account Settings Read"
+
+
+class UserAuditLogs(AuditLogs):
+    """The same audit events through ``GET /user/audit_logs``, for user-scoped credentials.
+
+    Same dataset, schema and topic as ``audit_logs`` (the dedup key is the event id, so an
+    event seen through both endpoints is one key). The checkpoint is kept per configured
+    account entry, whose credential is the user's.
+    """
+
+    name = "user_audit_logs"
+    scope = "user"
+    path = "/user/audit_logs"
+
+    def partition(self, scope_id: str) -> dict[str, str]:
+        """Per feed and configured account (a user id is not needed to resume)."""
+        return {"feed": self.name, "account": scope_id}

@@ -30,7 +30,8 @@ def test_every_feed_has_a_parseable_schema_and_a_conventional_topic():
     for name, cls in FEEDS.items():
         feed = cls()
         assert feed.name == name
-        assert feed.topic == f"cloudflare.{name}.v1"
+        # user_audit_logs is the audit_logs dataset read through /user/audit_logs
+        assert feed.topic == f"cloudflare.{name.removeprefix('user_')}.v1"
         assert schemas.load(feed.schema)
         assert feed.permission
 
