@@ -184,3 +184,19 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("accounts:\n  - id: x\n   api_token: y\n")
     with pytest.raises(ConfigError, match=r"bad.yaml line 3, column 4 is not valid YAML"):
         load(bad, {})
+
+
+def test_the_example_file_in_the_repository_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "cfkafka.example.yaml"
+    text = example.read_text()
+    for name in ("cf_global_key", "registry_user_info"):
+        secret = tmp_path / name
+        secret.write_text("s3cret\n")
+        text = text.replace(f"/run/secrets/{name}", str(secret))
+    path = tmp_path / "cfkafka.yaml"
+    path.write_text(text)
+    s = load(path, {"CF_API_TOKEN_PROD": "t", "KAFKA_PASSWORD": "p"})
+    assert [a.name for a in s.accounts] == ["production", "legacy"]
+    assert s.accounts[1].feeds == ("audit_logs", "user_audit_logs")
+    assert s.kafka_conf["sasl.password"] == "p"
+    assert len(jobs_from(s)) == 5 + 3 + 2
