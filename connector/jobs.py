@@ -26,7 +26,7 @@ from connector.governor import Governor
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
 from connector.runner import FeedPolicy, FeedRunner
-from connector.settings import Account, Settings
+from connector.settings import Account, Credentials, Settings
 from connector.snapshots import (
     SNAPSHOT_FEEDS,
     TOPIC_CONFIG,
@@ -96,6 +96,7 @@ def feed_scopes() -> dict[str, str]:
 def jobs_from(settings: Settings) -> list[Job]:
     """Every enabled feed x scope, account by account."""
     jobs = []
+    graphql: dict[Credentials, Governor] = {}  # GraphQL's own budget, per credential
     for account in settings.accounts:
         for name in account.feeds:
             if name in SNAPSHOT_FEEDS:
@@ -105,7 +106,10 @@ def jobs_from(settings: Settings) -> list[Job]:
         for zone in account.zones:
             for name in zone.feeds:
                 if name == FirewallEvents.name:
-                    jobs.append(_graphql_job(FirewallEvents(), account, zone.zone_id, settings))
+                    governor = graphql.setdefault(account.credentials, Governor(
+                        settings.graphql_requests_per_5min / 300, 10))
+                    jobs.append(_graphql_job(FirewallEvents(), account, zone.zone_id, settings,
+                                             governor))
                 else:
                     jobs.append(_zone_job(HttpRequests(), account, zone.zone_id, settings))
     return jobs
@@ -212,12 +216,14 @@ def settings_kafka_conf(settings: Settings) -> dict[str, str]:
     return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
 
 
-def _graphql_job(feed: FirewallEvents, owner: Account, zone: str, settings: Settings) -> Job:
+def _graphql_job(
+    feed: FirewallEvents, owner: Account, zone: str, settings: Settings, governor: Governor
+) -> Job:
     state: dict[str, Any] = {}
 
     async def probe(client: CloudflareClient) -> None:
         try:
-            node: NodeSettings = await feed.settings(client, zone)
+            node: NodeSettings = await feed.settings(client, zone, governor)
         except AuthError as exc:
             raise _permission_error(exc, feed.name, feed.permission) from None
         state["node"] = node
@@ -234,7 +240,7 @@ def _graphql_job(feed: FirewallEvents, owner: Account, zone: str, settings: Sett
                 convert.to_record(raw_schema, record))
 
         def source(window: Window) -> AsyncIterator[dict[str, Any]]:
-            return feed.records(client, zone, window, fields, node.max_page_size)
+            return feed.records(client, zone, window, fields, node.max_page_size, governor)
 
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
         return WindowRunner(

@@ -112,6 +112,8 @@ OPTIONS: tuple[Option, ...] = (
            "cloudflare.api_requests_per_5min", int, 1),
     Option("skip_unauthorized", "CF_SKIP_UNAUTHORIZED_FEEDS",
            "cloudflare.skip_unauthorized_feeds", bool),
+    Option("graphql_requests_per_5min", "CF_GRAPHQL_REQUESTS_PER_5MIN",
+           "cloudflare.graphql_requests_per_5min", int, 1),
     Option("logpull_requests_per_minute", "CF_LOGPULL_REQUESTS_PER_MINUTE",
            "cloudflare.logpull.requests_per_minute", int, 1),
     Option("logpull_fields", "CF_LOGPULL_FIELDS", "cloudflare.logpull.fields", tuple),
@@ -146,6 +148,7 @@ class Settings:
     snapshot_interval_s: float = 3600.0
     logpull_requests_per_minute: int = 15
     api_requests_per_5min: int = 1200
+    graphql_requests_per_5min: int = 300
     logpull_fields: tuple[str, ...] = ()
     logpull_options: Mapping[str, str] = field(default_factory=dict)
     bootstrap_servers: str = "127.0.0.1:9092"

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from connector.client import CloudflareClient
 from connector.errors import FatalSourceError, RecordError
+from connector.governor import Governor
 from connector.windows import Window, WindowPolicy
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,11 @@ class FirewallEvents:
         text = "\x1f".join("" if p is None else str(p) for p in parts)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    async def settings(self, client: CloudflareClient, zone_id: str) -> NodeSettings:
+    async def settings(
+        self, client: CloudflareClient, zone_id: str, governor: Governor | None = None
+    ) -> NodeSettings:
         """Read the node's limits (clamp windows and pages to them)."""
-        data = await graphql(client, SETTINGS_QUERY, {"zoneTag": zone_id})
+        data = await graphql(client, SETTINGS_QUERY, {"zoneTag": zone_id}, governor)
         node = data["viewer"]["zones"][0]["settings"]["firewallEventsAdaptive"]
         if not node.get("enabled", True):
             msg = f"firewallEventsAdaptive is not enabled for zone {zone_id}"
@@ -117,14 +120,14 @@ class FirewallEvents:
 
     async def records(
         self, client: CloudflareClient, zone_id: str, window: Window, fields: list[str],
-        page_size: int,
+        page_size: int, governor: Governor | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every event of ``window``, as Logpush-named records; full pages are split."""
         variables = {
             "zoneTag": zone_id, "limit": page_size,
             "filter": {"datetime_geq": _rfc3339(window.start), "datetime_lt": _rfc3339(window.end)},
         }
-        data = await graphql(client, EVENTS_QUERY % " ".join(fields), variables)
+        data = await graphql(client, EVENTS_QUERY % " ".join(fields), variables, governor)
         rows = data["viewer"]["zones"][0]["firewallEventsAdaptive"] or []
         if len(rows) >= page_size:
             if window.seconds <= 1:
@@ -133,7 +136,8 @@ class FirewallEvents:
                 raise FatalSourceError(msg)
             middle = window.start + timedelta(seconds=int(window.seconds // 2))
             for half in (Window(window.start, middle), Window(middle, window.end)):
-                async for row in self.records(client, zone_id, half, fields, page_size):
+                async for row in self.records(client, zone_id, half, fields, page_size,
+                                              governor):
                     yield row
             return
         for row in rows:
@@ -141,9 +145,16 @@ class FirewallEvents:
 
 
 async def graphql(
-    client: CloudflareClient, query: str, variables: Mapping[str, Any]
+    client: CloudflareClient, query: str, variables: Mapping[str, Any],
+    governor: Governor | None = None,
 ) -> dict[str, Any]:
-    """POST a query; errors inside an HTTP 200 are failures."""
+    """POST a query; errors inside an HTTP 200 are failures.
+
+    ``governor`` is the credential's GraphQL budget (300 queries / 5 min by default), on
+    top of the REST budget the client's own governor keeps.
+    """
+    if governor is not None:
+        await governor.acquire()
     body = await client.post("/graphql", {"query": query, "variables": dict(variables)})
     errors = body.get("errors")
     if errors:
