@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -18,7 +19,7 @@ from connector.errors import (
     RetriableSourceError,
     SourceError,
 )
-from connector.governor import HIGH, LOW, Governor
+from connector.governor import HIGH, LOW, Governor, parse_rate_limit
 from connector.settings import Credentials
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _check_line(line: bytes, url: str) -> None:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from ``Retry-After`` (seconds or HTTP date), else ``x-ratelimit-reset``."""
+    """Seconds from ``Retry-After`` (seconds, or an HTTP date relative to ``Date``)."""
     value = response.headers.get("retry-after")
     if value:
         try:
@@ -183,7 +184,7 @@ class CloudflareClient:
             attempt += 1
             try:
                 await self.governor.acquire(priority)
-                return await self._get_once(path, params)
+                return await self._get_once(path, params, self.governor.acquired)
             except RetriableSourceError as exc:
                 if self._max_attempts and attempt >= self._max_attempts:
                     raise
@@ -200,12 +201,14 @@ class CloudflareClient:
             attempt += 1
             try:
                 await self.governor.acquire(priority)
+                issued = self.governor.acquired
                 self.requests += 1
                 try:
                     response = await self._http.post(path, json=dict(body))
                 except httpx.TransportError as exc:
                     msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on POST {path}"
                     raise RetriableSourceError(msg, url=f"POST {path}") from exc
+                self._observe(response, issued)
                 return self._classify(response)
             except RetriableSourceError as exc:
                 if self._max_attempts and attempt >= self._max_attempts:
@@ -214,14 +217,26 @@ class CloudflareClient:
                 log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
                 await self._sleep(delay)
 
-    async def _get_once(self, path: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    async def _get_once(
+        self, path: str, params: Mapping[str, Any] | None, issued: int
+    ) -> dict[str, Any]:
         self.requests += 1
         try:
             response = await self._http.get(path, params=params)
         except httpx.TransportError as exc:
             msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on GET {path}"
             raise RetriableSourceError(msg, url=f"GET {path}") from exc
+        self._observe(response, issued)
         return self._classify(response)
+
+    def _observe(self, response: httpx.Response, issued: int) -> None:
+        """Tell the governor what the response's rate-limit headers say is left.
+
+        ``issued`` is the governor's ``acquired`` count right after this request's token.
+        """
+        quota = parse_rate_limit(response.headers, time.time())
+        if quota is not None:
+            self.governor.observe(quota.remaining, quota.reset_s, issued=issued)
 
     def _classify(self, response: httpx.Response) -> dict[str, Any]:
         try:
@@ -248,12 +263,14 @@ class CloudflareClient:
         if scope_governor is not None:
             await scope_governor.acquire(priority)
         await self.governor.acquire(priority)
+        issued = self.governor.acquired
         self.requests += 1
         url = f"GET {path}"
         try:
             async with self._http.stream(
                 "GET", path, params=params, headers={"Accept-Encoding": "gzip"}
             ) as response:
+                self._observe(response, issued)
                 if response.status_code != 200:
                     await response.aread()
                     if response.status_code == 429 and scope_governor is not None:

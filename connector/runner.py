@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,11 +19,11 @@ from connector.errors import CheckpointError, PublishError, RecordError
 from connector.feeds.base import PullFeed
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
+from connector.supervise import supervise
 from connector.waits import wait_or_stop
 from schemas.registry import Encoder
 
 log = logging.getLogger(__name__)
-_RAND = random.Random()  # noqa: S311 - jitter, not crypto
 
 Clock = Callable[[], datetime]
 
@@ -83,21 +82,21 @@ class FeedRunner:
 
     async def run(self) -> None:
         """Poll forever (until ``stop``); Kafka failures are retried, never skipped."""
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                if self.mark is None:
-                    await self.start()
-                await self.poll_once()
-                failures = 0
-                await self._wait(self._policy.poll_interval_s)
-            except (PublishError, CheckpointError) as exc:
-                failures += 1
-                self.mark = None
-                delay = self._backoff.delay(failures, None, _RAND)
-                log.warning("%s %s: %s; retrying in %.1fs", self.feed.name, self._scope, exc, delay)
-                metrics.TRANSACTION_FAILURES.labels(self.feed.name).inc()
-                await self._wait(delay)
+        await supervise(self._step, stop=self._stop, backoff=self._backoff,
+                        retry_on=(PublishError, CheckpointError), on_failure=self._failed,
+                        name=f"{self.feed.name} {self._scope}", log=log)
+
+    async def _step(self) -> bool:
+        if self.mark is None:
+            await self.start()
+        await self.poll_once()
+        await self._wait(self._policy.poll_interval_s)
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        """A transaction failed: restart the publisher and reload the position."""
+        self.mark = None
+        metrics.TRANSACTION_FAILURES.labels(self.feed.name).inc()
 
     async def start(self) -> None:
         """(Re)start the publisher, fencing older instances, then load the committed mark."""

@@ -27,6 +27,9 @@ and a consistency check of the rebuilt state.
 Removals are only ever derived from a complete, consistent listing: any API error aborts the
 snapshot, and a listing whose ``total_count`` moved between pages or that holds a key twice
 (pages shifted under a concurrent change) is retried, then abandoned until the next try.
+
+This module is the runner; the feeds are declared in ``connector.roster_feeds`` and the
+published roster is rebuilt by ``connector.roster``. Their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -35,242 +38,70 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-
-import schemas
-from connector import convert, metrics
+from connector import metrics
 from connector.checkpoints import CheckpointStore
 from connector.client import Backoff, CloudflareClient
 from connector.cursor import format_time, parse_time
 from connector.errors import CheckpointError, PublishError, RecordError, RetriableSourceError
 from connector.publisher import Publisher
 from connector.records import Headers, OutRecord, dead_letter
+from connector.roster import (
+    KafkaRosterReader,
+    Roster,
+    RosterReader,
+    apply_record,
+    load_roster,
+    replay,
+    roster_digest,
+)
+from connector.roster_feeds import (
+    SNAPSHOT_FEEDS,
+    TOPIC_CONFIG,
+    AccessUsers,
+    Fingerprint,
+    Members,
+    SnapshotFeed,
+)
+from connector.supervise import supervise
 from connector.waits import wait_or_stop
 from schemas.registry import Encoder
 
+__all__ = [
+    "ADDED",
+    "CHANGED",
+    "REMOVED",
+    "SNAPSHOT_FEEDS",
+    "TOPIC_CONFIG",
+    "AccessUsers",
+    "Fingerprint",
+    "InconsistentListingError",
+    "KafkaRosterReader",
+    "Members",
+    "Roster",
+    "RosterReader",
+    "SnapshotFeed",
+    "SnapshotPolicy",
+    "SnapshotResult",
+    "SnapshotRunner",
+    "apply_record",
+    "load_roster",
+    "replay",
+    "roster_digest",
+]
+
 log = logging.getLogger(__name__)
-_RAND = random.Random()  # noqa: S311 - jitter, not crypto
 
 Clock = Callable[[], datetime]
-Fingerprint = dict[str, str]  # dotted field path -> short digest of its value
-Roster = dict[str, Fingerprint]  # Kafka key -> fingerprint
-
-#: config of the compacted roster topics (``cleanup.policy=compact``): tombstones stay
-#: readable for 7 days, and no change record is compacted away within a day of being written
-TOPIC_CONFIG: Mapping[str, str] = {
-    "cleanup.policy": "compact",
-    "delete.retention.ms": str(7 * 86400 * 1000),
-    "min.compaction.lag.ms": str(86400 * 1000),
-}
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
 
 
 class InconsistentListingError(RetriableSourceError):
     """The roster changed while it was paged through; the snapshot is retried later."""
-
-
-class SnapshotFeed:
-    """A roster endpoint paged with ``page``/``per_page``, declared by class attributes."""
-
-    name: ClassVar[str]
-    topic: ClassVar[str]
-    schema: ClassVar[str]
-    path: ClassVar[str]  # with {account_id}
-    permission: ClassVar[str]
-    per_page: ClassVar[int]  # default page size (the endpoint's maximum)
-    min_per_page: ClassVar[int] = 1
-    max_per_page: ClassVar[int | None] = None  # None: not documented (a clamp is followed)
-    json_fields: ClassVar[frozenset[str]] = frozenset()
-    #: dotted paths left out of the fingerprint (a change there alone publishes nothing)
-    ignored_fields: ClassVar[frozenset[str]] = frozenset()
-    scope: ClassVar[str] = "account"
-
-    def partition(self, scope_id: str) -> dict[str, str]:
-        """The checkpoint's source partition."""
-        return {"feed": self.name, self.scope: scope_id}
-
-    def url(self, scope_id: str) -> str:
-        """The request path for ``scope_id``."""
-        return self.path.format(account_id=scope_id)
-
-    def params(self, page: int, per_page: int) -> dict[str, Any]:
-        """Query parameters of page ``page`` (also the permission probe: page 1, min size)."""
-        return {"page": page, "per_page": per_page}
-
-    def user_key(self, raw: Mapping[str, Any]) -> str:
-        """The stable per-user id; raise ``RecordError`` if the record has none."""
-        value = raw.get("id")
-        if not isinstance(value, str) or not value:
-            msg = "record has no 'id'"
-            raise RecordError(msg)
-        return value
-
-    def fingerprint(self, raw: Mapping[str, Any]) -> Fingerprint:
-        """Short digests of every leaf field (nested objects flattened, null = absent)."""
-        out: Fingerprint = {}
-        _flatten(raw, "", out)
-        return {k: v for k, v in out.items() if k not in self.ignored_fields}
-
-    def to_value(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """The Avro value (unknown fields kept in ``extra``)."""
-        return convert.to_record(schemas.raw(self.schema), raw, self.json_fields)
-
-
-class Members(SnapshotFeed):
-    """Account members and their roles: ``GET /accounts/{id}/members``."""
-
-    name = "members"
-    topic = "cloudflare.members.v1"
-    schema = "cloudflare.members"
-    path = "/accounts/{account_id}/members"
-    permission = "Account Settings Read"
-    per_page = 50
-    min_per_page = 5
-    max_per_page = 50
-    json_fields = frozenset({"roles", "policies"})
-
-    def user_key(self, raw: Mapping[str, Any]) -> str:
-        """``user.id`` (stable across re-invitations), else the membership ``id``."""
-        user = raw.get("user")
-        user_id = user.get("id") if isinstance(user, Mapping) else None
-        return user_id if isinstance(user_id, str) and user_id else super().user_key(raw)
-
-
-class AccessUsers(SnapshotFeed):
-    """Zero Trust users, seats and last login: ``GET /accounts/{id}/access/users``."""
-
-    name = "access_users"
-    topic = "cloudflare.access_users.v1"
-    schema = "cloudflare.access_users"
-    path = "/accounts/{account_id}/access/users"
-    permission = "Access: Organizations, Identity Providers, and Groups Read"
-    per_page = 50  # the real maximum is undocumented; a clamped page size is followed
-
-
-SNAPSHOT_FEEDS: dict[str, type[SnapshotFeed]] = {f.name: f for f in (Members, AccessUsers)}
-
-
-def _flatten(value: Mapping[str, Any], prefix: str, out: Fingerprint) -> None:
-    for name, item in value.items():
-        if isinstance(item, Mapping):
-            _flatten(item, f"{prefix}{name}.", out)
-        elif item is not None:
-            text = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            out[prefix + name] = hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def roster_digest(roster: Mapping[str, Fingerprint]) -> str:
-    """sha256 of the whole ``key -> fingerprint`` map (order-independent)."""
-    text = json.dumps(roster, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def apply_record(
-    roster: Roster, key: bytes | None, value: bytes | None, headers: Iterable[Any] | None,
-    key_prefix: str = "",
-) -> None:
-    """Fold one committed topic record into ``roster`` (a tombstone removes the key)."""
-    if key is None or not key.decode(errors="replace").startswith(key_prefix):
-        return
-    name = key.decode(errors="replace")
-    if value is None:
-        roster.pop(name, None)
-        return
-    found = {k: v for k, v in headers or () if k == "cf.fingerprint" and v is not None}
-    try:
-        parsed = json.loads(found.get("cf.fingerprint", b"{}"))
-    except ValueError:
-        parsed = {}
-    ok = isinstance(parsed, dict) and all(isinstance(v, str) for v in parsed.values())
-    roster[name] = parsed if ok else {}  # {} never matches: the user is republished once
-
-
-def replay(records: Iterable[OutRecord], topic: str, key_prefix: str = "") -> Roster:
-    """The roster that ``records`` (committed, in order) leave in ``topic``."""
-    roster: Roster = {}
-    for r in records:
-        if r.topic == topic:
-            apply_record(roster, r.key, r.value, r.headers, key_prefix)
-    return roster
-
-
-class RosterReader(Protocol):
-    """Rebuilds the published roster from its topic."""
-
-    def load(self, topic: str, key_prefix: str) -> Roster:
-        """Every committed key starting with ``key_prefix`` and its fingerprint."""
-
-
-class KafkaRosterReader:
-    """Reads a compacted roster topic with ``read_committed`` to its high watermark."""
-
-    def __init__(self, kafka_conf: Mapping[str, str], *, timeout_s: float = 30.0) -> None:
-        """``kafka_conf`` holds bootstrap.servers and security settings."""
-        self._conf = dict(kafka_conf)
-        self._timeout_s = timeout_s
-
-    def load(self, topic: str, key_prefix: str) -> Roster:
-        """See ``load_roster``."""
-        return load_roster(self._conf, topic, key_prefix, timeout_s=self._timeout_s)
-
-
-def load_roster(
-    kafka_conf: Mapping[str, str], topic: str, key_prefix: str = "", *, timeout_s: float = 30.0
-) -> Roster:
-    """Read ``topic`` from the start to the high watermarks taken now; raise CheckpointError.
-
-    Like the offsets topic: ``read_committed`` stops at the last stable offset while a
-    transaction is open, so wait until every partition's position passes its high watermark.
-    Call it after the publisher's ``start`` has fenced (and so aborted) a predecessor.
-    """
-    consumer = Consumer({
-        **kafka_conf, "group.id": "cfkafka-roster-reader", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-    })
-    roster: Roster = {}
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or meta.error is not None:
-            msg = f"roster topic {topic} is not available: {meta and meta.error}"
-            raise CheckpointError(msg)
-        ends: dict[int, int] = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                       timeout=timeout_s)
-            if high > low:
-                ends[p] = high
-        if ends:
-            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        deadline = time.monotonic() + timeout_s * 4
-        while ends:
-            if time.monotonic() > deadline:
-                msg = f"timed out reading {topic} to its end (an open transaction?)"
-                raise CheckpointError(msg)
-            message = consumer.poll(0.5)
-            if message is not None:
-                error = message.error()
-                if error is None:
-                    apply_record(roster, message.key(), message.value(), message.headers(),
-                                 key_prefix)
-                elif error.code() != KafkaError._PARTITION_EOF:
-                    raise KafkaException(error)
-            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    except KafkaException as exc:
-        msg = f"cannot read the roster from {topic}: {exc}"
-        raise CheckpointError(msg) from exc
-    finally:
-        consumer.close()
-    return roster
 
 
 @dataclass(frozen=True)
@@ -327,27 +158,26 @@ class SnapshotRunner:
 
     async def run(self) -> None:
         """Snapshot every ``interval_s``; Kafka and transient API failures are retried."""
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                if self.roster is None:
-                    await self.start()
-                due = self.due_in()
-                if due > 0:
-                    await self._wait(due)
-                    continue
-                await self.snapshot_once()
-                failures = 0
-            except (PublishError, CheckpointError, RetriableSourceError) as exc:
-                failures += 1
-                if not isinstance(exc, RetriableSourceError):
-                    self.roster = None  # restart the publisher and reload from Kafka
-                    metrics.TRANSACTION_FAILURES.labels(self.feed.name).inc()
-                retry_after = getattr(exc, "retry_after", None)
-                delay = self._backoff.delay(failures, retry_after, _RAND)
-                log.warning("%s %s: %s; retrying in %.1fs", self.feed.name, self._scope, exc,
-                            delay)
-                await self._wait(delay)
+        await supervise(self._step, stop=self._stop, backoff=self._backoff,
+                        retry_on=(PublishError, CheckpointError, RetriableSourceError),
+                        on_failure=self._failed, name=f"{self.feed.name} {self._scope}",
+                        log=log)
+
+    async def _step(self) -> bool:
+        if self.roster is None:
+            await self.start()
+        due = self.due_in()
+        if due > 0:
+            await self._wait(due)
+            return False
+        await self.snapshot_once()
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        """A Kafka failure restarts the publisher and reloads the roster; an API one not."""
+        if not isinstance(exc, RetriableSourceError):
+            self.roster = None
+            metrics.TRANSACTION_FAILURES.labels(self.feed.name).inc()
 
     async def start(self) -> None:
         """(Re)start the publisher (fencing), then rebuild the roster the topic holds."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -23,11 +22,11 @@ from connector.errors import (
 from connector.feeds.http_requests import GAPS_TOPIC
 from connector.publisher import Publisher
 from connector.records import OutRecord, dead_letter
+from connector.supervise import supervise
 from connector.waits import wait_or_stop
 from connector.windows import Window, WindowPolicy, plan_windows
 
 log = logging.getLogger(__name__)
-_RAND = random.Random()  # noqa: S311 - jitter, not crypto
 
 Clock = Callable[[], datetime]
 
@@ -117,25 +116,23 @@ class WindowRunner:
 
     async def run(self) -> None:
         """Fetch windows until ``stop``; failures are retried, never skipped."""
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                if self.window_end is None:
-                    await self.start()
-                fetched = await self.catch_up()
-                failures = 0
-                if not fetched:
-                    await self._wait(self._poll_interval_s)
-            except (PublishError, CheckpointError, RetriableSourceError) as exc:
-                failures += 1
-                if not isinstance(exc, RetriableSourceError):
-                    self.window_end = None  # restart the producer and reload the position
-                delay = self._backoff.delay(
-                    failures, getattr(exc, "retry_after", None), _RAND
-                )
-                log.warning("%s %s: %s; retrying in %.1fs", self.feed.name, self._scope, exc,
-                            delay)
-                await self._wait(delay)
+        await supervise(self._step, stop=self._stop, backoff=self._backoff,
+                        retry_on=(PublishError, CheckpointError, RetriableSourceError),
+                        on_failure=self._failed, name=f"{self.feed.name} {self._scope}",
+                        log=log)
+
+    async def _step(self) -> bool:
+        if self.window_end is None:
+            await self.start()
+        fetched = await self.catch_up()
+        if not fetched:
+            await self._wait(self._poll_interval_s)
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        """A Kafka failure restarts the producer and reloads the position; an API one not."""
+        if not isinstance(exc, RetriableSourceError):
+            self.window_end = None
 
     async def start(self) -> None:
         """(Re)start the publisher (fencing) and load the committed window end."""

@@ -6,6 +6,7 @@ import pytest
 
 from connector.client import Backoff, CloudflareClient, classify
 from connector.errors import AuthError, FatalSourceError, RetriableSourceError
+from connector.governor import Governor
 from connector.settings import Credentials, Secret
 
 TOKEN = Credentials(token=Secret("t" * 40))
@@ -121,3 +122,86 @@ def test_client_does_not_retry_auth_errors_and_hides_secrets():
     with pytest.raises(AuthError) as info:
         asyncio.run(go())
     assert "t" * 40 not in str(info.value)
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.now += max(seconds, 1e-6)
+        await asyncio.sleep(0)
+
+
+def _spent_budget_server(t, headers):
+    """A server that answers 200 with ``headers`` and records the (fake) time of each call."""
+    seen = []
+
+    def handler(request):
+        seen.append(t.now)
+        if request.url.path.endswith("/logs"):
+            return httpx.Response(200, content=b'{"RayID":"a"}\n', headers=headers)
+        return httpx.Response(200, json={"success": True, "errors": [], "result": []},
+                              headers=headers)
+
+    return seen, handler
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Date": "Sun, 22 Nov 2026 15:00:00 GMT", "x-ratelimit-limit": "1200",
+         "x-ratelimit-remaining": "0", "x-ratelimit-reset": "Sun, 22 Nov 2026 15:00:30 GMT"},
+        {"Ratelimit": '"default";r=0;t=30', "Ratelimit-Policy": '"default";q=1200;w=300'},
+    ],
+    ids=["x-ratelimit", "ratelimit"],
+)
+@pytest.mark.parametrize("method", ["get", "post", "stream_lines"])
+def test_client_holds_when_the_server_says_the_budget_is_spent(headers, method):
+    t = FakeTime()
+    seen, handler = _spent_budget_server(t, headers)
+    governor = Governor(rate_per_s=100, burst=100, clock=t.clock, sleep=t.sleep)
+
+    async def call(client):
+        if method == "get":
+            await client.get("/x")
+        elif method == "post":
+            await client.post("/graphql", {"query": "{}"})
+        else:
+            assert [line async for line in client.stream_lines("/zones/z/logs")] == [
+                b'{"RayID":"a"}']
+
+    async def go():
+        client = CloudflareClient("https://cf.test/client/v4", TOKEN, governor=governor,
+                                  transport=httpx.MockTransport(handler))
+        try:
+            await call(client)
+            await call(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert seen[0] == 0
+    assert seen[1] >= 30, "the second request waited for the server's reset"
+
+
+def test_client_ignores_garbage_rate_limit_headers():
+    t = FakeTime()
+    seen, handler = _spent_budget_server(
+        t, {"x-ratelimit-remaining": "zero", "x-ratelimit-reset": "later", "Ratelimit": ";;"})
+    governor = Governor(rate_per_s=100, burst=100, clock=t.clock, sleep=t.sleep)
+
+    async def go():
+        client = CloudflareClient("https://cf.test/client/v4", TOKEN, governor=governor,
+                                  transport=httpx.MockTransport(handler))
+        try:
+            await client.get("/x")
+            await client.get("/x")
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert seen == [0, 0]

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from support import ROOT, connector_env, duplicates, read_topic, start_sim, wait_until
+from support import ROOT, duplicates, read_topic, start_sim, wait_until
 
 from infra.procs import Service
 
