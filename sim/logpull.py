@@ -202,7 +202,8 @@ def _limits(request: web.Request, zone_id: str, rate_key: str,
         wait = st.logpull.hit(key, limit, cfg.logpull_rate_window_s, now)
         if wait is not None:
             retry = max(1, math.ceil(wait))
-            err = throttled(retry, limit, now + timedelta(seconds=wait))
+            err = throttled(retry, limit, now + timedelta(seconds=wait),
+                            cfg.logpull_rate_window_s)
             err.headers = {**headers, **err.headers}
             raise err
 

@@ -20,15 +20,24 @@ class _Bucket:
     blocked_until: datetime | None = None
 
 
-def throttled(retry_after: int, limit: int, reset: datetime) -> ApiError:
-    """The 429 answer: code 971, `Retry-After` and `x-ratelimit-*` headers."""
+def throttled(retry_after: int, limit: int, reset: datetime, window_s: float = 300.0) -> ApiError:
+    """The 429 answer: code 971, `Retry-After`, `Ratelimit*` and `x-ratelimit-*` headers."""
     headers = {
         "Retry-After": str(retry_after),
+        **quota_headers(limit, 0, retry_after, window_s),
         "x-ratelimit-limit": str(limit),
         "x-ratelimit-remaining": "0",
         "x-ratelimit-reset": http_date(reset),
     }
     return ApiError(429, *THROTTLED, headers=headers)
+
+
+def quota_headers(limit: int, remaining: int, reset_s: int, window_s: float) -> dict[str, str]:
+    """Cloudflare's IETF-draft headers (changelog 2025-09-03), sent on every REST answer."""
+    return {
+        "Ratelimit": f'"default";r={max(remaining, 0)};t={max(reset_s, 0)}',
+        "Ratelimit-Policy": f'"default";q={limit};w={int(window_s)}',
+    }
 
 
 class RateLimiter:
@@ -55,15 +64,19 @@ class RateLimiter:
             b = self._buckets[key] = _Bucket(now)
         if b.blocked_until is not None:
             if now < b.blocked_until:
-                raise throttled(_ceil_s(b.blocked_until - now), cfg.rate_limit, b.blocked_until)
+                raise throttled(_ceil_s(b.blocked_until - now), cfg.rate_limit, b.blocked_until,
+                                cfg.rate_window_s)
             b.window_start, b.count, b.blocked_until = now, 0, None
         if now - b.window_start >= window or now < b.window_start:
             b.window_start, b.count = now, 0
         b.count += 1
         if b.count > cfg.rate_limit:
             b.blocked_until = now + timedelta(seconds=cfg.block_s)
-            raise throttled(_ceil_s(b.blocked_until - now), cfg.rate_limit, b.blocked_until)
+            raise throttled(_ceil_s(b.blocked_until - now), cfg.rate_limit, b.blocked_until,
+                            cfg.rate_window_s)
         return {
+            **quota_headers(cfg.rate_limit, cfg.rate_limit - b.count,
+                            _ceil_s(b.window_start + window - now), cfg.rate_window_s),
             "x-ratelimit-limit": str(cfg.rate_limit),
             "x-ratelimit-remaining": str(cfg.rate_limit - b.count),
             "x-ratelimit-reset": http_date(b.window_start + window),

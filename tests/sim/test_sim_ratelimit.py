@@ -80,3 +80,26 @@ def test_admin_can_change_limits(make_config):
             assert r.status_code == 429 and r.headers["Retry-After"] == "5"
 
     asyncio.run(body())
+
+
+def test_ietf_draft_ratelimit_headers_on_every_answer(make_config, clock):
+    """Cloudflare's `Ratelimit` / `Ratelimit-Policy` (changelog 2025-09-03), 429 included."""
+    from connector.governor import parse_rate_limit
+
+    cfg = make_config(rate_limit=3, rate_window_s=60.0)
+
+    async def body():
+        async with run_sim(cfg) as sim, httpx.AsyncClient(base_url=sim.base_url) as c:
+            h = {"Authorization": f"Bearer {cfg.api_token}"}
+            seen = []
+            for _ in range(4):
+                r = await c.get(f"/accounts/{cfg.account_id}/audit_logs", headers=h)
+                seen.append((r.status_code, r.headers["Ratelimit"], r.headers["Ratelimit-Policy"]))
+                quota = parse_rate_limit(r.headers, 0.0)
+                assert quota is not None and quota.reset_s > 0
+            return seen
+
+    seen = asyncio.run(body())
+    assert [s for s, _, _ in seen] == [200, 200, 200, 429]
+    assert [h.split(";")[1] for _, h, _ in seen] == ["r=2", "r=1", "r=0", "r=0"]
+    assert all(p == '"default";q=3;w=60' for _, _, p in seen)
