@@ -211,6 +211,46 @@ def _status(jobs: list[Job], runners: list[Any], tasks: list[asyncio.Task[None]]
     ]
 
 
+STOP_GRACE_S = 30.0
+
+
+async def join(
+    tasks: Sequence[asyncio.Task[None]], stop: asyncio.Event, grace_s: float = STOP_GRACE_S
+) -> None:
+    """Wait for the runners; re-raise the first failure.
+
+    A failing runner sets ``stop`` so the others finish their step and stop cleanly. Once
+    stopping, runners get ``grace_s`` to finish (a page, a window); one still waiting after
+    that (e.g. on Cloudflare's rate-limit reset) is cancelled: its open transaction is never
+    committed, so nothing is lost or duplicated, and the next start resumes from its
+    checkpoint.
+    """
+    stopping = asyncio.ensure_future(stop.wait())
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    try:
+        while pending and not stop.is_set():
+            done, pending = await asyncio.wait(pending | {stopping},
+                                               return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopping)
+            if any(t is not stopping and not t.cancelled() and t.exception() is not None
+                   for t in done):
+                stop.set()
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace_s)
+        if pending:
+            log.warning("%d feed(s) did not stop within %.0fs; cancelled (their open "
+                        "transactions are aborted, the next start resumes from the checkpoint)",
+                        len(pending), grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
+    finally:
+        stopping.cancel()
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
+
+
 async def _authorized(
     settings: Settings, clients: dict[Credentials, CloudflareClient], jobs: list[Job]
 ) -> list[Job]:
@@ -278,7 +318,7 @@ async def _run(settings: Settings) -> int:
             log.info("metrics on :%d/metrics, health on :%d/health", settings.metrics_port,
                      settings.metrics_port)
         try:
-            await asyncio.gather(*tasks)
+            await join(tasks, stop)
         finally:
             if http is not None:
                 await http.cleanup()
