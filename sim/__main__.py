@@ -9,6 +9,7 @@ import signal
 import sys
 
 from sim.auth import is_token_format
+from sim.clock import VirtualClock
 from sim.config import SimConfig
 from sim.perms import parse_limited_token
 from sim.server import run_sim
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=d.api_token, help="the valid user API token")
     p.add_argument("--initial-events", type=int, default=d.initial_events)
     p.add_argument("--history-s", type=float, default=d.history_s)
+    p.add_argument("--clock-offset-s", type=float, default=0.0,
+                   help="the simulator's clock = wall clock + this (negative: the past); "
+                        "POST /__sim/clock moves it")
     p.add_argument("--events-per-second", type=float, default=d.events_per_second)
     p.add_argument("--rate-limit", type=int, default=d.rate_limit)
     p.add_argument("--rate-window-s", type=float, default=d.rate_window_s)
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         graphql_max_fields=args.graphql_max_fields,
         graphql_not_older_than_s=args.graphql_not_older_than,
         graphql_rate_limit=args.graphql_rate_limit,
+        clock=VirtualClock(offset_s=args.clock_offset_s),
     )
     asyncio.run(_serve(config, args.host, args.port))
     return 0

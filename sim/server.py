@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from sim import admin, admin_feeds, endpoints, logpull, perms
+from sim import admin, admin_feeds, clock, endpoints, logpull, perms
 from sim.api import (
     API_PREFIX,
     account,
@@ -162,6 +162,7 @@ def create_app(config: SimConfig, store: EventStore | None = None) -> web.Applic
     app.router.add_route("*", p + "/{tail:.*}", no_route)
     app.router.add_routes(admin.routes)
     app.router.add_routes(admin_feeds.routes)
+    app.router.add_routes(clock.routes)
     app.cleanup_ctx.append(_live_arrivals)
     return app
 

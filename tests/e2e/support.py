@@ -210,3 +210,31 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str,
         time.sleep(poll_s)
     logs = "\n".join(f"--- {s.name}\n{s.output()[-2000:]}" for s in services)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{logs}")
+
+
+_SHIFTED_RUN = """\
+import sys
+from datetime import timedelta
+
+import connector.cli as cli
+import connector.jobs as jobs
+
+offset = timedelta(seconds=float(sys.argv[1]))
+wall = jobs._now
+jobs._now = lambda: wall() + offset  # the clock every runner and probe is built with
+cli._now = jobs._now
+print(f"connector clock shifted by {offset.total_seconds():+.0f} s", flush=True)
+sys.exit(cli.main(["run"]))
+"""
+
+
+def start_connector_at(tmp_path: Path, env: dict[str, str], clock_offset_s: float,
+                       tag: str = "connector") -> Service:
+    """``cfkafka run`` whose clock reads wall time + ``clock_offset_s`` (negative: the past),
+    to pair with a simulator started with the same ``--clock-offset-s``: moving the
+    simulator's clock forward later stands for hours of downtime in a test of seconds."""
+    return Service(
+        tag, [sys.executable, "-c", _SHIFTED_RUN, str(clock_offset_s)], env=env,
+        log_path=tmp_path / f"{tag}.log",
+    ).start()
+
