@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from connector import metrics
 from connector.errors import (
     AuthError,
     FatalSourceError,
@@ -206,6 +207,7 @@ class CloudflareClient:
                 try:
                     response = await self._http.post(path, json=dict(body))
                 except httpx.TransportError as exc:
+                    metrics.API_RESPONSES.labels("error").inc()
                     msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on POST {path}"
                     raise RetriableSourceError(msg, url=f"POST {path}") from exc
                 self._observe(response, issued)
@@ -224,16 +226,18 @@ class CloudflareClient:
         try:
             response = await self._http.get(path, params=params)
         except httpx.TransportError as exc:
+            metrics.API_RESPONSES.labels("error").inc()
             msg = f"cannot reach Cloudflare ({type(exc).__name__}: {exc}) on GET {path}"
             raise RetriableSourceError(msg, url=f"GET {path}") from exc
         self._observe(response, issued)
         return self._classify(response)
 
     def _observe(self, response: httpx.Response, issued: int) -> None:
-        """Tell the governor what the response's rate-limit headers say is left.
+        """Count the answer; tell the governor what its rate-limit headers say is left.
 
         ``issued`` is the governor's ``acquired`` count right after this request's token.
         """
+        metrics.API_RESPONSES.labels(str(response.status_code)).inc()
         quota = parse_rate_limit(response.headers, time.time())
         if quota is not None:
             self.governor.observe(quota.remaining, quota.reset_s, issued=issued)
@@ -289,6 +293,7 @@ class CloudflareClient:
                     _check_line(pending, url)
                     yield pending
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            metrics.API_RESPONSES.labels("error").inc()
             msg = f"Cloudflare stream broke ({type(exc).__name__}: {exc}) on {url}"
             raise RetriableSourceError(msg, url=url) from exc
 

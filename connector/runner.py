@@ -135,7 +135,8 @@ class FeedRunner:
                 }))
                 await asyncio.to_thread(self._publisher.publish, records)
                 total += fresh
-                self._committed(fresh, new_mark)
+                self._committed(fresh, new_mark, sum(len(r.value or b"") for r in records
+                                                     if r.topic == self.feed.topic))
             params = self.feed.next_page(params, body, results, new_mark.since)
             self.mark = mark = new_mark
         metrics.CURSOR_LAG.labels(self.feed.name, self.scope_id).set(
@@ -185,12 +186,11 @@ class FeedRunner:
     def _headers(self) -> list[tuple[str, bytes]]:
         return [("cf.feed", self.feed.name.encode()), ("cf.scope", self._scope.encode())]
 
-    def _committed(self, fresh: int, mark: HighWaterMark) -> None:
+    def _committed(self, fresh: int, mark: HighWaterMark, value_bytes: int) -> None:
         self.published += fresh
         self.dead_letters += self._last_dlq
-        metrics.EVENTS.labels(self.feed.name).inc(fresh)
-        metrics.DLQ.labels(self.feed.name).inc(self._last_dlq)
-        metrics.TRANSACTIONS.labels(self.feed.name).inc()
+        metrics.committed(self.feed.name, self.scope_id, events=fresh,
+                          dead_letters=self._last_dlq, value_bytes=value_bytes)
         log.info("%s %s: committed %d events%s, position %s", self.feed.name, self._scope,
                  fresh, f" and {self._last_dlq} dead letters" if self._last_dlq else "",
                  format_time(mark.since))

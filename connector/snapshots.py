@@ -221,9 +221,10 @@ class SnapshotRunner:
         self._dead_lettered.update(result.dead_lettered)
         fresh = len(result.added) + len(result.changed) + len(result.removed)
         self.published += fresh
-        metrics.EVENTS.labels(self.feed.name).inc(fresh)
-        metrics.DLQ.labels(self.feed.name).inc(result.dead_letters)
-        metrics.TRANSACTIONS.labels(self.feed.name).inc()
+        metrics.committed(self.feed.name, self.scope_id, events=fresh,
+                          dead_letters=result.dead_letters,
+                          value_bytes=sum(len(r.value or b"") for r in records
+                                            if r.topic == self.feed.topic))
         log.info("%s %s: snapshot of %d users: %d added, %d changed, %d removed%s",
                  self.feed.name, self._scope, len(new_roster), len(result.added),
                  len(result.changed), len(result.removed),

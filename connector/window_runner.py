@@ -168,7 +168,7 @@ class WindowRunner:
 
     async def fetch(self, window: Window, gap: Window | None = None) -> int:
         """Stream ``window`` into one transaction with its checkpoint (and a gap record)."""
-        count = dead = 0
+        count = dead = size = 0
         await asyncio.to_thread(self._publisher.begin)
         try:
             if gap is not None:
@@ -182,6 +182,7 @@ class WindowRunner:
                     continue
                 self._publisher.send(OutRecord(self.feed.topic, key, value, self._headers))
                 count += 1
+                size += len(value)
             self._publisher.send(
                 self._store.record(self.partition, {"window_end": format_time(window.end)})
             )
@@ -196,9 +197,8 @@ class WindowRunner:
         self.window_end = window.end
         self.published += count
         self.windows += 1
-        metrics.EVENTS.labels(self.feed.name).inc(count)
-        metrics.DLQ.labels(self.feed.name).inc(dead)
-        metrics.TRANSACTIONS.labels(self.feed.name).inc()
+        metrics.committed(self.feed.name, self.zone_id, events=count, dead_letters=dead,
+                          value_bytes=size)
         log.info("%s %s: committed window %s .. %s: %d events%s", self.feed.name, self._scope,
                  format_time(window.start), format_time(window.end), count,
                  f", {dead} dead letters" if dead else "")

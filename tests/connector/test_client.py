@@ -76,7 +76,14 @@ def test_backoff_honours_retry_after_and_caps():
     assert all(0.1 <= policy.delay(n, None, rand) <= 8 for n in range(1, 20))
 
 
+def _count(status):
+    from connector import metrics
+
+    return metrics.API_RESPONSES.labels(status)._value.get()
+
+
 def test_client_retries_transient_errors_then_succeeds():
+    before = {s: _count(s) for s in ("error", "429", "200")}
     calls = []
 
     def handler(request):
@@ -104,6 +111,7 @@ def test_client_retries_transient_errors_then_succeeds():
     assert len(calls) == 3
     assert calls[0].headers["authorization"] == "Bearer " + "t" * 40
     assert slept[1] >= 2, "the 429's Retry-After is honoured"
+    assert {s: _count(s) - n for s, n in before.items()} == {"error": 1, "429": 1, "200": 1}
 
 
 def test_client_does_not_retry_auth_errors_and_hides_secrets():

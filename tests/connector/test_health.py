@@ -34,3 +34,15 @@ def test_metrics_are_prometheus_text():
     response = _get(list, "/metrics")
     assert response.status_code == 200
     assert 'cfkafka_events_total{feed="audit_logs"}' in response.text
+
+
+def test_a_commit_counts_events_bytes_dead_letters_and_stamps_the_checkpoint_time():
+    import time
+
+    metrics.committed("t_feed", "s1", events=3, dead_letters=1, value_bytes=120)
+    metrics.committed("t_feed", "s1", events=2, dead_letters=0, value_bytes=80)
+    assert metrics.EVENTS.labels("t_feed")._value.get() == 5
+    assert metrics.BYTES.labels("t_feed")._value.get() == 200
+    assert metrics.DLQ.labels("t_feed")._value.get() == 1
+    assert metrics.TRANSACTIONS.labels("t_feed")._value.get() == 2
+    assert abs(metrics.LAST_COMMIT.labels("t_feed", "s1")._value.get() - time.time()) < 5
