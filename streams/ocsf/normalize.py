@@ -1,0 +1,65 @@
+"""Entry point: one decoded raw-topic record -> one OCSF 1.3.0 event (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .datasets import DATASETS
+from .engine import Context, apply
+from .errors import NormalizationError, UnknownDatasetError
+
+
+@dataclass(frozen=True)
+class OcsfEvent:
+    """A normalized record with its OCSF class and the Avro schema it is written in.
+
+    ``record`` has exactly the fields of ``schemas/<schema>.avsc``. ``mapped`` lists the
+    Cloudflare fields (dotted paths) that went into OCSF attributes; every other field of
+    the raw record is in ``record["unmapped"]``.
+    """
+
+    class_uid: int
+    class_name: str
+    schema: str
+    key: str
+    record: dict[str, Any]
+    mapped: frozenset[str]
+
+
+def normalize(
+    dataset: str,
+    key: str,
+    record: Mapping[str, Any] | None,
+    *,
+    account_name: str | None = None,
+    scope: str | None = None,
+    snapshot_at: str | None = None,
+) -> OcsfEvent:
+    """Map one decoded ``cloudflare.<dataset>.v1`` value to its OCSF class.
+
+    ``key`` is the raw record's Kafka key (its dedup key; ``metadata.uid``). ``scope`` is
+    the ``cf.scope`` header (``account:<id>`` gives ``cloud.account.uid``; ``zone:<id>``
+    is kept as ``unmapped["ZoneID"]``), ``snapshot_at`` the ``cf.snapshot_at`` header of
+    the roster feeds (the event time of ``members`` and ``access_users``) and
+    ``account_name`` the account's configured name when the record does not carry one.
+
+    Raises ``UnknownDatasetError`` for a dataset without a mapping and
+    ``NormalizationError`` for a record that cannot be normalized (a tombstone, no key,
+    no or an unparseable time, a value that is not of the dataset's raw schema).
+    """
+    spec = DATASETS.get(dataset)
+    if spec is None:
+        msg = f"no OCSF mapping for dataset {dataset!r}; known: {', '.join(DATASETS)}"
+        raise UnknownDatasetError(msg, dataset=dataset, key=key)
+    if not key:
+        msg = "record has no Kafka key (its dedup key)"
+        raise NormalizationError(msg, dataset=dataset)
+    if record is None:
+        msg = "tombstone (a removed user): nothing to normalize"
+        raise NormalizationError(msg, dataset=dataset, key=key)
+    context = Context(key, account_name=account_name, scope=scope, snapshot_at=snapshot_at)
+    result = apply(spec, record, context)
+    cls = result.ocsf_class
+    return OcsfEvent(cls.uid, cls.name, cls.schema, key, result.record, result.mapped)
