@@ -12,7 +12,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
 
+# The native encoder (native/, Rust + PyO3, built by maturin from PyPI with cargo): the
+# connector uses it when installed and falls back to Python otherwise. NATIVE=0 skips it.
+NATIVE ?= 1
+NATIVE_SRC := native/pyproject.toml native/Cargo.toml $(wildcard native/Cargo.lock native/src/*.rs)
+
+$(BIN)/.native: $(BIN)/.installed $(NATIVE_SRC)
+	@PATH="$$HOME/.cargo/bin:$$PATH" command -v cargo >/dev/null || { echo "cargo (Rust) is needed to build native/ (https://rustup.rs), or run with NATIVE=0" >&2; exit 1; }
+	PATH="$$HOME/.cargo/bin:$$PATH" $(BIN)/pip install --quiet ./native
+	@touch $@
+
+ifeq ($(NATIVE),0)
 install: $(BIN)/.installed
+else
+install: $(BIN)/.installed $(BIN)/.native
+endif
 
 demo: install
 	$(BIN)/cfkafka demo

@@ -9,8 +9,11 @@ deterministic seed), then times, on one core, best of R passes:
 - the compiled encoder (``connector.fastencode``) with json and with orjson parsing
 - parse only (the ceiling of any Python-side pipeline that builds dicts)
 - the compiled encoder's parts (encode only, general path) and gunzip of the batch
+- the native encoder (``cfkafka_native``, built from native/ by ``make install``): one line
+  at a time (``Codec.encode``) and a whole decompressed piece (``Codec.encode_chunk``)
 
-Every compiled-encoder output is checked byte for byte against the naive path first.
+Every compiled-encoder output is checked byte for byte against the naive path first, and
+every native output against the compiled encoder's.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ try:
     import orjson
 except ImportError:  # the bench still runs, without the orjson rows
     orjson = None
+
+try:
+    import cfkafka_native
+except ImportError:  # the bench still runs, without the native rows
+    cfkafka_native = None
 
 SCHEMA = "cloudflare.http_requests"
 JSON_FIELDS = frozenset({"JA4Signals", "Cookies", "RequestHeaders", "ResponseHeaders"})
@@ -304,11 +312,32 @@ def main(argv: list[str] | None = None) -> int:
 
         run("    gunzip + orjson + compiled (framed): all but Kafka", pipeline)
 
+    if cfkafka_native is not None:
+        header = b"\x00\x00\x00\x00\x01"
+        framed = fastencode.compile_encoder(raw, JSON_FIELDS, expected=FIELDS, prefix=header)
+        spec, extra = fastencode.native_spec(raw, JSON_FIELDS)
+        native = cfkafka_native.Codec(spec, extra, "RayID", header)
+        bad = sum(native.encode(x) != (d["RayID"].encode(), framed(d))
+                  for d, x in zip(dicts[:5000], lines, strict=False))
+        if bad:
+            print(f"ERROR: {bad} native records differ from the compiled encoder",
+                  file=sys.stderr)
+            return 1
+        chunk = b"\n".join(lines) + b"\n"
+        nencode = native.encode
+        run("(d) native: Codec.encode per line (parse + encode, framed)",
+            lambda: [nencode(x) for x in lines])
+        run("(d) native: Codec.encode_chunk of the whole batch",
+            lambda: native.encode_chunk(chunk, True))
+        run("    gunzip + native encode_chunk: all but Kafka",
+            lambda: native.encode_chunk(gzip.decompress(blob), True))
+
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     print()
     print(f"machine: {os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}, "
-          f"fastavro {fastavro.__version__}, orjson {getattr(orjson, '__version__', 'absent')}")
+          f"fastavro {fastavro.__version__}, orjson {getattr(orjson, '__version__', 'absent')}, "
+          f"cfkafka_native {getattr(cfkafka_native, '__version__', 'absent')}")
     print(f"records: {n}, avg line {avg_line:,.0f} B, {len(FIELDS)} fields/record, "
           f"schema {len(raw['fields'])} fields, best of {repeat}")
     print()

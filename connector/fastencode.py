@@ -544,6 +544,48 @@ def compile_encoder(
     return encode
 
 
+#: One field for ``cfkafka_native.Codec``: (name, null bytes or None if required,
+#: [(union prefix, kind, array items or None)], JSON string prefix or None).
+NativeField = tuple[str, bytes | None, list[tuple[bytes, str, str | None]], bytes | None]
+
+
+def native_spec(
+    schema_json: Mapping[str, Any], json_fields: frozenset[str] = frozenset()
+) -> tuple[list[NativeField], tuple[int, bytes] | None]:
+    """The schema as ``cfkafka_native.Codec`` takes it: (fields, extra).
+
+    Built from the same ``_Field``/``_Branch`` model as ``compile_encoder`` (so both paths
+    read the schema one way); ``extra`` is (its position among the fields, the bytes of an
+    empty ``extra`` map) or None. Raises ``ValueError`` where ``compile_encoder`` does.
+    """
+    if schema_json.get("type") != "record":
+        msg = "native_spec needs a record schema"
+        raise ValueError(msg)
+    out: list[NativeField] = []
+    extra: tuple[int, bytes] | None = None
+    for spec in schema_json["fields"]:
+        if spec["name"] == EXTRA:
+            map_type = {"type": "map", "values": "string"}
+            extra_type = spec["type"]
+            if extra_type == map_type:
+                extra = (len(out), b"\x00")
+            elif isinstance(extra_type, list) and map_type in extra_type:
+                extra = (len(out), bytes((2 * extra_type.index(map_type), 0)))
+            else:
+                msg = f"field {EXTRA!r} must be a map<string>"
+                raise ValueError(msg)
+            continue
+        f = _Field(len(out), spec, spec["name"] in json_fields)
+        branches = [(b.prefix, b.name if b.kind == "primitive" else b.kind,
+                     b.name if b.kind == "array" else None) for b in f.branches]
+        out.append((f.name, f.null, branches, f.json_branch.prefix if f.json else None))
+    unknown_json = set(json_fields) - {f[0] for f in out}
+    if unknown_json:
+        msg = f"json_fields not in the schema (or nested): {sorted(unknown_json)}"
+        raise ValueError(msg)
+    return out, extra
+
+
 def _extra_code(has_extra: bool) -> list[str]:
     if has_extra:
         return ["    ext = _EXTRA_PREFIX + _map_pairs(x) if x else _EXTRA_PREFIX + b'\\x00'"]
@@ -595,5 +637,5 @@ def loads_line(line: bytes) -> Any:
     return json.loads(line)
 
 
-__all__ = ["HAVE_ORJSON", "Encode", "compile_encoder", "encode_many", "loads_line", "varint",
-           "zigzag_long"]
+__all__ = ["HAVE_ORJSON", "Encode", "NativeField", "compile_encoder", "encode_many", "loads_line",
+           "native_spec", "varint", "zigzag_long"]
