@@ -53,4 +53,4 @@ dev-down: install
 	$(BIN)/cfkafka dev down
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache infra/target
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache infra/target native/target
