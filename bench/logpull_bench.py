@@ -13,22 +13,22 @@ a remote Cloudflare would; ``--source sim`` streams from the simulator itself (i
 ~20-30k lines/s here, which then caps every stage). Each stage runs in a fresh child process
 (so every peak RSS is that stage's own) on the same window:
 
-- ``stream``:       the connector's ``CloudflareClient.stream_lines`` only (HTTP + gunzip + split)
-- ``connector``:    the real ``WindowRunner.fetch`` built by ``jobs._zone_job`` (CompiledLineCodec
-                    with the native encoder, TransactionalPublisher, KafkaCheckpointStore), one
-                    transaction with its checkpoint, timed from the request to the returned commit
-- ``connector-py``: the same with ``CFKAFKA_NATIVE=0`` (the Python encoder; the "before")
-- ``chunked``:      a prototype of a batched fetch loop, not the connector's code: raw gzip from
-                    httpx, zlib, ``CompiledLineCodec.encode_chunk`` (native split + encode of each
-                    decompressed piece), ``Producer.produce`` per record with one shared header
-                    list and ``poll(0)`` per piece, the checkpoint and commit records, one
-                    transaction (what WindowRunner could do; see docs/benchmarks.md)
-- ``chunked-isal``: the same with ISA-L's inflate (``isal``, 2x zlib) run in a worker thread
-                    (it releases the GIL), one piece ahead of the encode + produce loop
-- ``ceiling``:      stream + encode with the same codec, kept in memory (that part is the
-                    "stream + encode, no Kafka" row), then, timed separately, the same records
-                    produced by confluent-kafka with ``publisher.producer_conf`` (transactional,
-                    idempotent, acks=all, murmur2_random, linger 20 ms) in one transaction
+- ``stream``:          the connector's ``CloudflareClient.stream_chunks`` only (HTTP + inflate
+                       with ISA-L, lines counted)
+- ``connector``:       the real ``WindowRunner.fetch`` built by ``jobs._zone_job``: pieces from
+                       ``stream_chunks``, ``CompiledLineCodec.encode_chunk`` (native split +
+                       encode), ``TransactionalPublisher.send_many``, KafkaCheckpointStore, one
+                       transaction with its checkpoint, timed from the request to the returned
+                       commit
+- ``connector-lines``: the same with ``CFKAFKA_LOGPULL_BATCHED=0``: the previous per-line path
+                       (``stream_lines``, httpx's zlib, ``Codec.encode`` and ``send`` per line)
+- ``connector-py``:    the connector with ``CFKAFKA_NATIVE=0`` (the Python encoder; not run
+                       unless named in ``--stages``: ~2 min per 1M lines)
+- ``ceiling``:         stream + encode (``stream_chunks`` + ``encode_chunk``), kept in memory
+                       (that part is the "stream + encode, no Kafka" row), then, timed
+                       separately, the same records produced by confluent-kafka with
+                       ``publisher.producer_conf`` (transactional, idempotent, acks=all,
+                       murmur2_random, linger 20 ms) in one transaction
 
 Peak RSS is ``VmHWM`` of the child (``/proc/self/status``). CPU seconds of the child, the
 source (simulator or replay server) and the broker are read from ``/proc/<pid>/stat`` around
@@ -138,6 +138,8 @@ class Meter:
 async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dict[str, Any]:
     if stage == "connector-py":
         os.environ["CFKAFKA_NATIVE"] = "0"  # read when the first codec is built
+    if stage == "connector-lines":
+        os.environ["CFKAFKA_LOGPULL_BATCHED"] = "0"  # read when the runner is built
     import schemas
     from connector.checkpoints import KafkaCheckpointStore
     from connector.client import CloudflareClient
@@ -162,10 +164,10 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
     out: dict[str, Any] = {"fields": len(fields), "rss_start_kib": vm_kib("VmRSS")}
     meter = Meter(spec)
 
-    async def lines() -> Any:
+    async def pieces() -> Any:
         params = feed.params(window, fields, dict(settings.logpull_options))
-        async for line in client.stream_lines(feed.url(spec["zone_id"]), params):
-            yield line
+        async for piece in client.stream_chunks(feed.url(spec["zone_id"]), params):
+            yield piece
 
     def codec() -> CompiledLineCodec:
         encoder = Encoder(schema_ids[TOPIC], schemas.load(feed.schema))
@@ -174,12 +176,15 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
 
     if stage == "stream":
         n = nbytes = 0
+        last = b"\n"
         with meter:
-            async for line in lines():
-                n += 1
-                nbytes += len(line) + 1
+            async for piece in pieces():
+                n += piece.count(b"\n")
+                nbytes += len(piece)
+                last = piece
+        n += not last.endswith(b"\n")
         out["timed"] = meter.result(n, nbytes)
-    elif stage in ("connector", "connector-py"):
+    elif stage in ("connector", "connector-py", "connector-lines"):
         publisher = TransactionalPublisher(kafka_conf, f"bench-connector-{uuid.uuid4().hex[:8]}",
                                            timeout_s=settings.transaction_timeout_s)
         store = KafkaCheckpointStore(kafka_conf)
@@ -187,6 +192,7 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
                                       schema_ids=schema_ids, stop=asyncio.Event())
         line_codec = getattr(runner, "_encode", None)
         out["encoder"] = "native" if getattr(line_codec, "native", None) else "python"
+        out["path"] = "pieces" if getattr(runner, "_chunks", None) is not None else "lines"
         await runner.start()  # init_transactions + checkpoint load: not timed
         out["rss_before_fetch_kib"] = vm_kib("VmRSS")
         profiler = None
@@ -202,30 +208,26 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
         out["timed"] = meter.result(n, spec["ndjson_bytes"])
         out["fallbacks"] = getattr(line_codec, "fallbacks", 0)
         publisher.close()
-    elif stage in ("chunked", "chunked-isal"):
-        line_codec = codec()
-        out["encoder"] = "native" if line_codec.native else "python"
-        conf = producer_conf(kafka_conf, f"bench-chunked-{uuid.uuid4().hex[:8]}",
-                             settings.transaction_timeout_s)
-        store = KafkaCheckpointStore(kafka_conf)
-        out["rss_before_fetch_kib"] = vm_kib("VmRSS")
-        out["timed"], out["dead"] = await _chunked(spec, settings, feed, fields, window,
-                                                   line_codec, conf, store, meter,
-                                                   fast=stage == "chunked-isal")
-        out["fallbacks"] = line_codec.fallbacks
     elif stage == "ceiling":
         line_codec = codec()
         out["encoder"] = "native" if line_codec.native else "python"
         keys: list[bytes] = []
         values: list[bytes] = []
-        kappend, vappend = keys.append, values.append
         nbytes = 0
+        pending = b""
         with meter:
-            async for line in lines():
-                key, value = line_codec(line)
-                kappend(key)
-                vappend(value)
-                nbytes += len(line) + 1
+            async for piece in pieces():
+                data = pending + piece if pending else piece
+                ks, vs, used = line_codec.encode_chunk(data)
+                pending = data[used:]
+                keys += ks
+                values += vs  # type: ignore[arg-type]  # checked below
+                nbytes += len(piece)
+            ks, vs, _ = line_codec.encode_chunk(pending, True)
+            keys += ks
+            values += vs  # type: ignore[arg-type]
+            for i in [i for i, v in enumerate(values) if v is None]:  # the Python path
+                keys[i], values[i] = line_codec.python(keys[i])
         out["encode"] = meter.result(len(values), nbytes)
         out["avro_bytes"] = sum(map(len, values))
         out["ceiling"] = _ceiling(spec, producer_conf(kafka_conf, f"bench-ceiling-"
@@ -236,118 +238,6 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
     await client.aclose()
     out["peak_rss_kib"] = vm_kib("VmHWM")
     return out
-
-
-async def _pieces(resp: Any, fast: bool) -> Any:
-    """(decompressed piece, is last) of a gzip response; with ``fast``, ISA-L inflates piece
-    k+1 in a worker thread while the caller works on piece k."""
-    import zlib
-
-    raws = resp.aiter_raw()
-    if not fast:
-        gunzip: Any = zlib.decompressobj(31)
-        async for raw in raws:
-            yield gunzip.decompress(raw), False
-    else:
-        from isal import isal_zlib
-
-        gunzip = isal_zlib.decompressobj(31)
-        run = asyncio.get_running_loop().run_in_executor
-        raw = await anext(raws, None)
-        job = run(None, gunzip.decompress, raw) if raw is not None else None
-        while job is not None:
-            data = await job
-            raw = await anext(raws, None)
-            job = run(None, gunzip.decompress, raw) if raw is not None else None
-            yield data, False
-    tail = gunzip.flush()
-    if not gunzip.eof:
-        msg = "gzip stream cut short"
-        raise RuntimeError(msg)
-    yield tail, True
-
-
-async def _chunked(spec: dict[str, Any], settings: Any, feed: Any, fields: list[str],
-                   window: Any, codec: Any, conf: dict[str, Any], store: Any,
-                   meter: Meter, fast: bool) -> tuple[dict[str, Any], int]:
-    """The prototype fetch loop: one transaction, records produced piece by piece."""
-
-    import httpx
-    from confluent_kafka import Producer
-
-    from connector.checkpoints import commit_record
-    from connector.cursor import format_time
-    from connector.errors import RecordError
-    from connector.records import dead_letter
-
-    producer = Producer(conf)
-    producer.init_transactions(60)  # not timed, as the connector's start()
-    partition = feed.partition(spec["zone_id"])
-    scope = f"zone:{spec['zone_id']}"
-    headers = [("cf.feed", feed.name.encode()), ("cf.scope", scope.encode())]
-    produce, poll = producer.produce, producer.poll
-    params = feed.params(window, fields, dict(settings.logpull_options))
-    count = dead = 0
-
-    def send(topic: str, value: bytes, key: bytes | None, hdrs: Any) -> None:
-        while True:
-            try:
-                produce(topic, value, key, headers=hdrs)
-                return
-            except BufferError:
-                poll(0.1)
-
-    def bad(line: bytes, exc: Exception) -> None:
-        rec = dead_letter(key=None, value=line, reason=f"{type(exc).__name__}: {exc}",
-                          stage="encode", source=f"bench/{feed.name}/{scope}",
-                          now=datetime.now(UTC))
-        send(rec.topic, rec.value or b"", rec.key, rec.headers)
-
-    async with httpx.AsyncClient(base_url=settings.api_base_url,
-                                 headers=settings.credentials.headers(),
-                                 timeout=settings.http_timeout_s) as http:
-        with meter:
-            producer.begin_transaction()
-            async with http.stream("GET", feed.url(spec["zone_id"]), params=params,
-                                   headers={"Accept-Encoding": "gzip"}) as resp:
-                resp.raise_for_status()
-                pending = b""
-                async for data, last in _pieces(resp, fast):
-                    if pending:
-                        data = pending + data
-                    keys, values, used = codec.encode_chunk(data, last)
-                    pending = data[used:]
-                    count += len(keys)
-                    for key, value in zip(keys, values):  # noqa: B905 - same length
-                        if value is not None:
-                            try:
-                                produce(TOPIC, value, key, headers=headers)
-                            except BufferError:
-                                poll(0.1)
-                                send(TOPIC, value, key, headers)
-                            continue
-                        if key.startswith(b"Error streaming data"):
-                            msg = "Error streaming data"
-                            raise RuntimeError(msg)
-                        try:
-                            key, value = codec.python(key)
-                        except (RecordError, ValueError, TypeError) as exc:
-                            bad(key, exc)
-                            dead += 1
-                            count -= 1
-                            continue
-                        send(TOPIC, value, key, headers)
-                    poll(0)
-            ckpt = store.record(partition, {"window_end": format_time(window.end)})
-            send(ckpt.topic, ckpt.value, ckpt.key, ckpt.headers)
-            rec = commit_record(partition, {
-                "from": format_time(window.start), "to": format_time(window.end),
-                "records": count, "dead_letters": dead,
-                "committed_at": format_time(datetime.now(UTC))})
-            send(rec.topic, rec.value, rec.key, rec.headers)
-            producer.commit_transaction(spec["txn_timeout_s"])
-    producer.flush(0)
-    return meter.result(count, spec["ndjson_bytes"]), dead
 
 
 def _ceiling(spec: dict[str, Any], conf: dict[str, Any], keys: list[bytes],
@@ -579,7 +469,8 @@ def prepare_kafka(bootstrap: str, registry: str, zone_id: str) -> dict[str, int]
     return ids
 
 
-STAGES = ("stream", "connector", "chunked", "chunked-isal", "ceiling", "connector-py")
+STAGES = ("stream", "connector", "connector-lines", "ceiling", "connector-py")
+DEFAULT_STAGES = ("stream", "connector", "connector-lines", "ceiling")
 
 
 def row(label: str, r: dict[str, Any], rss_kib: int | None, base: float | None) -> str:
@@ -599,6 +490,13 @@ def rate_of(result: dict[str, Any]) -> float:
     return float(r["count"] / r["wall"])
 
 
+def run_text(result: dict[str, Any]) -> str:
+    """One run: events/s and CPU seconds of the stage's process / wall seconds."""
+    r = result["ceiling"] if "ceiling" in result else result["timed"]
+    return (f"{r['count'] / r['wall']:,.0f}/s (cpu {r['cpu']['self']:.1f} s, broker "
+            f"{r['cpu']['broker']:.1f} s, wall {r['wall']:.1f} s)")
+
+
 def load_text() -> str:
     """The load averages, as `uptime` shows them (other sessions share this machine)."""
     one, five, fifteen = os.getloadavg()
@@ -616,12 +514,6 @@ def parent_main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cfkafka-logpull-bench-"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stages = [s for s in STAGES if s in args.stages]
-    if "chunked-isal" in stages:
-        try:
-            import isal  # noqa: F401
-        except ImportError:
-            log("isal is not installed (pip install isal): skipping stage chunked-isal")
-            stages.remove("chunked-isal")
     loads = {"start": load_text()}
     log(f"machine {loads['start']}")
     try:
@@ -687,6 +579,7 @@ def parent_main(args: argparse.Namespace) -> int:
                 log(f"stage {stage} done in {time.perf_counter() - t0:.0f} s")
             results[stage] = max(runs, key=rate_of)  # the least disturbed run
             results[stage]["rates"] = sorted(rate_of(r) for r in runs)
+            results[stage]["runs"] = [run_text(r) for r in runs]
         profile = None
         if args.profile:
             log("stage connector again under pyinstrument...")
@@ -710,11 +603,10 @@ def parent_main(args: argparse.Namespace) -> int:
 
 
 LABELS = {
-    "stream": "stream only (connector's HTTP + gunzip + split)",
-    "connector": "**connector: WindowRunner.fetch, native encoder, txn**",
+    "stream": "stream only (connector's stream_chunks: HTTP + inflate)",
+    "connector": "**connector: WindowRunner.fetch (pieces, native), txn**",
+    "connector-lines": "before: WindowRunner.fetch per line (native), txn",
     "connector-py": "connector: WindowRunner.fetch, Python encoder, txn",
-    "chunked": "prototype: chunked fetch (native split+encode), txn",
-    "chunked-isal": "prototype: chunked + ISA-L inflate in a thread, txn",
     "encode": "stream + encode, no Kafka (ceiling child)",
     "ceiling": "ceiling: confluent-kafka, pre-encoded, txn",
 }
@@ -750,7 +642,7 @@ def print_report(args: argparse.Namespace, expected: int, results: dict[str, dic
     print(f"|{'-' * 60}|{'-' * 10}:|{'-' * 7}:|{'-' * 10}:|{'-' * 7}:|{'-' * 6}:|{'-' * 6}:|"
           f"{'-' * 7}:|{'-' * 9}:|{'-' * 9}:|")
     print(row(LABELS["stream"], st["timed"], st["peak_rss_kib"], None))
-    for stage in ("connector", "connector-py", "chunked", "chunked-isal"):
+    for stage in ("connector", "connector-lines", "connector-py"):
         if stage in results:
             r = results[stage]
             print(row(LABELS[stage], r["timed"], r["peak_rss_kib"], ceiling_rate))
@@ -758,7 +650,7 @@ def print_report(args: argparse.Namespace, expected: int, results: dict[str, dic
         print(row(LABELS["encode"], ce["encode"], None, None))
         print(row(LABELS["ceiling"], ce["ceiling"], None, ceiling_rate))
     print()
-    for stage in ("connector", "connector-py", "chunked", "chunked-isal"):
+    for stage in ("connector", "connector-lines", "connector-py"):
         if stage not in results:
             continue
         r = results[stage]
@@ -770,7 +662,7 @@ def print_report(args: argparse.Namespace, expected: int, results: dict[str, dic
         spread = (f" (best of {len(runs)}; all runs: "
                   + ", ".join(f"{x:,.0f}" for x in runs) + ")") if len(runs) > 1 else ""
         print(f"{stage}: {rate:,.0f} events/s{spread}, {mbs:.1f} MB/s NDJSON, "
-              f"encoder {r['encoder']} "
+              f"{r.get('path', '?')} path, encoder {r['encoder']} "
               f"({r.get('fallbacks', 0):,} lines to the Python path), peak RSS "
               f"{r['peak_rss_kib'] / 1024:,.0f} MiB (RSS {rss0:.0f} MiB after imports, "
               f"{rss1:.0f} MiB before the window){vs}")
@@ -779,6 +671,10 @@ def print_report(args: argparse.Namespace, expected: int, results: dict[str, dic
         spread = (f" (best of {len(runs)}; all runs: "
                   + ", ".join(f"{x:,.0f}" for x in runs) + ")") if len(runs) > 1 else ""
         print(f"ceiling: {ceiling_rate:,.0f} events/s{spread}")
+    if args.repeat > 1:
+        print("runs in order:")
+        for stage, r in results.items():
+            print(f"  {stage}: " + "; ".join(r.get("runs", [])))
     if "connector" in results:
         co = results["connector"]
         conn_rate = co["timed"]["count"] / co["timed"]["wall"]
@@ -819,14 +715,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=("replay", "sim"), default="replay",
                         help="replay: serve the window recorded once from the simulator "
                              "(default); sim: stream from the simulator (caps the rate)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
-                        help="stages to run (stream always runs; default: all)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(DEFAULT_STAGES),
+                        help="stages to run (stream always runs; default: all but "
+                             "connector-py)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every stage N times and report the fastest run (the least "
                              "disturbed by other load on the machine) with all rates")
     parser.add_argument("--txn-timeout-s", type=int, default=600,
                         help="CFKAFKA_TRANSACTION_TIMEOUT_S for the connector and the ceiling "
-                             "(default 600: the connector's 60 s is shorter than a 1M window)")
+                             "(default 600; the connector's is 300, short for connector-py)")
     parser.add_argument("--profile", action="store_true",
                         help="run the connector stage once more under pyinstrument")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import random
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import httpx
 
@@ -109,10 +112,123 @@ def classify(response: httpx.Response) -> dict[str, Any]:
     raise FatalSourceError(msg, status=status, code=code, url=url)
 
 
+#: How Logpull reports a failure after the 200 status is sent: a last NDJSON line that starts
+#: with this text (the body is incomplete).
+STREAM_ERROR = b"Error streaming data"
+
+
 def _check_line(line: bytes, url: str) -> None:
-    if line.startswith(b"Error streaming data"):
+    if line.startswith(STREAM_ERROR):
         msg = f"Cloudflare reported 'Error streaming data' mid-stream on {url}"
         raise RetriableSourceError(msg, status=200, url=url)
+
+
+class Decompressor(Protocol):
+    """``zlib.decompressobj`` / ``isal.isal_zlib.decompressobj`` (same interface)."""
+
+    @property
+    def eof(self) -> bool:
+        """True once the end of the gzip member was read."""
+
+    def decompress(self, data: bytes, /) -> bytes:
+        """Inflate ``data``; what is past the member's end goes to ``unused_data``."""
+
+    def flush(self) -> bytes:
+        """Whatever is left buffered."""
+
+    @property
+    def unused_data(self) -> bytes:
+        """Bytes after the end of the member."""
+
+
+def _inflater() -> tuple[Callable[[], Decompressor], tuple[type[Exception], ...]]:
+    """ISA-L's inflate when ``isal`` is importable (2x zlib's here), else zlib."""
+    errors: tuple[type[Exception], ...] = (zlib.error,)
+    try:
+        isal_zlib: Any = importlib.import_module("isal.isal_zlib")
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+        return lambda: cast(Decompressor, zlib.decompressobj(wbits=31)), errors
+    return (lambda: cast(Decompressor, isal_zlib.decompressobj(wbits=31)),
+            (*errors, isal_zlib.error))
+
+
+#: (decompressor factory, its exceptions); tests swap it to cover both inflaters.
+INFLATE: tuple[Callable[[], Decompressor], tuple[type[Exception], ...]] = _inflater()
+
+
+class GzipPieces:
+    """Inflates a gzip body piece by piece (members one after another, as ``gzip`` does);
+    ``finish`` raises ``RetriableSourceError`` if the stream stopped inside a member."""
+
+    def __init__(self, url: str, factory: Callable[[], Decompressor]) -> None:
+        """``url`` names the request in errors."""
+        self._url = url
+        self._factory = factory
+        self._gunzip: Decompressor | None = None
+
+    def feed(self, raw: bytes) -> bytes:
+        """The decompressed bytes of ``raw`` (possibly none yet)."""
+        out = b""
+        while raw:
+            if self._gunzip is None or self._gunzip.eof:  # a (further) member starts
+                self._gunzip = self._factory()
+            out += self._gunzip.decompress(raw)
+            raw = self._gunzip.unused_data if self._gunzip.eof else b""
+        return out
+
+    def finish(self) -> bytes:
+        """The last bytes; an unfinished member (truncated gzip) raises."""
+        if self._gunzip is None:  # no byte at all: an empty body, as httpx reads it
+            return b""
+        out = self._gunzip.flush()
+        if not self._gunzip.eof:
+            msg = f"Cloudflare stream broke (gzip body cut short) on {self._url}"
+            raise RetriableSourceError(msg, url=self._url)
+        return out
+
+
+class LastLine:
+    """Follows the pieces of a stream and keeps the start of its last non-blank line, so the
+    ``Error streaming data`` trailer is found without looking at every line (a line can span
+    pieces; blank lines after it are skipped)."""
+
+    _KEEP = len(STREAM_ERROR)
+
+    def __init__(self) -> None:
+        """Nothing seen yet."""
+        self._current = b""  # the start of the unfinished line
+        self._last = b""  # the start of the last finished non-blank line
+
+    def feed(self, data: bytes) -> None:
+        """See the next piece."""
+        keep = self._KEEP
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(self._current) < keep:
+                self._current += data[: keep - len(self._current)]
+            return
+        stop = end  # walk back from the piece's last newline to the last non-blank line
+        while True:
+            start = data.rfind(b"\n", 0, stop) + 1
+            if start == 0:  # this line began in an earlier piece
+                head = (self._current + data[:min(stop, keep)])[:keep]
+                if head.strip():
+                    self._last = head
+                break
+            if data[start:stop].strip():
+                self._last = data[start:min(stop, start + keep)]
+                break
+            stop = start - 1
+        self._current = data[end + 1 : end + 1 + keep]
+
+    @property
+    def line(self) -> bytes:
+        """The start of the last non-blank line (up to ``len(STREAM_ERROR)`` bytes)."""
+        return self._current if self._current.strip() else self._last
+
+    def check(self, url: str) -> None:
+        """Raise ``RetriableSourceError`` if the last line is Cloudflare's error trailer."""
+        _check_line(self.line, url)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -250,6 +366,42 @@ class CloudflareClient:
                 self.governor.block_for(exc.retry_after or 60.0)
             raise
 
+    @contextlib.asynccontextmanager
+    async def _streamed(
+        self, path: str, params: Mapping[str, Any] | None, priority: int,
+        scope_governor: Governor | None, errors: tuple[type[Exception], ...] = (),
+    ) -> AsyncIterator[httpx.Response | None]:
+        """An open 200 response of a streamed GET (None: a 2xx without a body to stream).
+
+        Governor(s), rate-limit headers and metrics as ``get``; an error status raises as
+        ``get`` would; a transport or decoding error (or one of ``errors``) while the body is
+        read raises ``RetriableSourceError``.
+        """
+        if scope_governor is not None:
+            await scope_governor.acquire(priority)
+        await self.governor.acquire(priority)
+        issued = self.governor.acquired
+        self.requests += 1
+        url = f"GET {path}"
+        broken: tuple[type[Exception], ...] = (httpx.TransportError, httpx.DecodingError, *errors)
+        try:
+            async with self._http.stream(
+                "GET", path, params=params, headers={"Accept-Encoding": "gzip"}
+            ) as response:
+                self._observe(response, issued)
+                if response.status_code != 200:
+                    await response.aread()
+                    if response.status_code == 429 and scope_governor is not None:
+                        scope_governor.block_for(retry_after(response) or 60.0)
+                    self._classify(response)
+                    yield None
+                    return
+                yield response
+        except broken as exc:
+            metrics.API_RESPONSES.labels("error").inc()
+            msg = f"Cloudflare stream broke ({type(exc).__name__}: {exc}) on {url}"
+            raise RetriableSourceError(msg, url=url) from exc
+
     async def stream_lines(
         self,
         path: str,
@@ -264,38 +416,68 @@ class CloudflareClient:
         whole request. A trailing ``Error streaming data`` line, a cut connection or a broken
         gzip stream raise ``RetriableSourceError``; an error status raises as ``get`` would.
         """
-        if scope_governor is not None:
-            await scope_governor.acquire(priority)
-        await self.governor.acquire(priority)
-        issued = self.governor.acquired
-        self.requests += 1
         url = f"GET {path}"
-        try:
-            async with self._http.stream(
-                "GET", path, params=params, headers={"Accept-Encoding": "gzip"}
-            ) as response:
-                self._observe(response, issued)
-                if response.status_code != 200:
-                    await response.aread()
-                    if response.status_code == 429 and scope_governor is not None:
-                        scope_governor.block_for(retry_after(response) or 60.0)
-                    self._classify(response)
-                    return
-                pending = b""
-                async for chunk in response.aiter_bytes():
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        if line:
-                            _check_line(line, url)
-                            yield line
-                if pending.strip():
-                    _check_line(pending, url)
-                    yield pending
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            metrics.API_RESPONSES.labels("error").inc()
-            msg = f"Cloudflare stream broke ({type(exc).__name__}: {exc}) on {url}"
-            raise RetriableSourceError(msg, url=url) from exc
+        async with self._streamed(path, params, priority, scope_governor) as response:
+            if response is None:
+                return
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line:
+                        _check_line(line, url)
+                        yield line
+            if pending.strip():
+                _check_line(pending, url)
+                yield pending
+
+    async def stream_chunks(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        priority: int = LOW,
+        scope_governor: Governor | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Stream an NDJSON (gzip) body as decompressed pieces, never holding the whole body.
+
+        The pieces split lines anywhere (the consumer keeps the unfinished tail, e.g.
+        ``CompiledLineCodec.encode_chunk``); empty pieces are not yielded. The raw body is
+        inflated here with ISA-L when ``isal`` is installed, else zlib (any other
+        ``Content-Encoding`` is decoded by httpx). Same request, governors and metrics as
+        ``stream_lines``, and the same failures raise ``RetriableSourceError`` (after the
+        last piece was yielded, so the consumer must not commit before the iteration ends):
+        an ``Error streaming data`` last line, a cut connection, a corrupt gzip stream, or
+        one that ends inside a gzip member (truncated). Lines are not checked one by one: a
+        consumer that parses them still treats an ``Error streaming data`` line as this
+        error (it is never valid JSON).
+        """
+        url = f"GET {path}"
+        factory, inflate_errors = INFLATE
+        async with self._streamed(path, params, priority, scope_governor,
+                                  inflate_errors) as response:
+            if response is None:
+                return
+            last = LastLine()
+            encoding = response.headers.get("content-encoding", "").strip().lower()
+            if encoding in ("gzip", "x-gzip"):
+                gunzip = GzipPieces(url, factory)
+                async for raw in response.aiter_raw():
+                    data = gunzip.feed(raw)
+                    if data:
+                        last.feed(data)
+                        yield data
+                data = gunzip.finish()
+                if data:
+                    last.feed(data)
+                    yield data
+            else:  # identity (or an encoding httpx decodes)
+                async for data in response.aiter_bytes():
+                    if data:
+                        last.feed(data)
+                        yield data
+            last.check(url)
 
     async def verify(self, account_id: str) -> str:
         """Check the credential works; return a one-line description or raise ``AuthError``.

@@ -21,7 +21,7 @@ from connector.errors import AuthError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.feeds.firewall_events import FirewallEvents, NodeSettings
-from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, logpull_source
+from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, batched, logpull_source
 from connector.governor import Governor
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
@@ -166,15 +166,18 @@ def _zone_job(feed: HttpRequests, owner: Account, zone: str, settings: Settings)
                     schema_ids: Mapping[str, int], stop: asyncio.Event) -> Runner:
         encoder = Encoder(schema_ids[feed.topic], schemas.load(feed.schema))
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
+        codec = CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
+                                  expected=state["fields"])
+        in_pieces = batched()  # decompressed pieces, encode_chunk, send_many (the default)
         return WindowRunner(
             feed, zone, publisher=publisher, store=store,
             source=logpull_source(
                 client, feed, zone, state["fields"], settings.logpull_options,
                 Governor(settings.logpull_requests_per_minute / 60,
                          settings.logpull_requests_per_minute),
+                chunks=in_pieces,
             ),
-            encode=CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
-                                     expected=state["fields"]),
+            encode=codec, chunks=codec if in_pieces else None,
             encode_gap=gaps.encode, policy=feed.policy, clock=_now, stop=stop,
             start_lookback_s=settings.start_lookback_s, poll_interval_s=settings.poll_interval_s,
         )

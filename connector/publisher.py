@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Producer
 
 from connector.errors import PublishError
-from connector.records import OutRecord
+from connector.records import Headers, OutRecord
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,12 @@ class Publisher(Protocol):
 
     def send(self, record: OutRecord) -> None:
         """Add one record to the open transaction (returns at once; no delivery yet)."""
+
+    def send_many(
+        self, topic: str, keys: Sequence[bytes | None], values: Sequence[bytes], headers: Headers
+    ) -> None:
+        """``send`` of ``OutRecord(topic, keys[i], values[i], headers)`` for each i, in order
+        (one header list shared by all; the batched path for high-volume feeds)."""
 
     def commit(self) -> None:
         """Commit the open transaction (waits for every ack) or raise ``PublishError``."""
@@ -126,6 +132,34 @@ class TransactionalPublisher:
             msg = f"Kafka rejected a record for {record.topic}: {exc.args[0]}"
             raise PublishError(msg) from exc
         self._sent += 1
+
+    def send_many(
+        self, topic: str, keys: Sequence[bytes | None], values: Sequence[bytes], headers: Headers
+    ) -> None:
+        """Produce ``keys[i]``/``values[i]`` into the open transaction with one shared header
+        list, serving delivery reports once at the end (``poll(0)``), not per record."""
+        if len(keys) != len(values):
+            msg = f"send_many: {len(keys)} keys for {len(values)} values"
+            raise ValueError(msg)
+        producer = self._started()
+        produce, poll = producer.produce, producer.poll
+        try:
+            for key, value in zip(keys, values, strict=True):
+                try:
+                    produce(topic, value, key, headers=headers)
+                except BufferError:  # queue full: serve delivery reports, then retry
+                    while True:
+                        poll(0.1)
+                        try:
+                            produce(topic, value, key, headers=headers)
+                            break
+                        except BufferError:
+                            continue
+            poll(0)
+        except KafkaException as exc:
+            msg = f"Kafka rejected a record for {topic}: {exc.args[0]}"
+            raise PublishError(msg) from exc
+        self._sent += len(keys)
 
     def commit(self) -> None:
         """``commit_transaction``: returns once every record is acknowledged."""

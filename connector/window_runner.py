@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from connector import metrics
 from connector.checkpoints import CheckpointStore, commit_record
-from connector.client import Backoff
+from connector.client import STREAM_ERROR, Backoff
 from connector.cursor import format_time, parse_time
 from connector.errors import (
     CheckpointError,
@@ -58,6 +58,19 @@ class WindowedFeed(Protocol):
 Source = Callable[[Window], AsyncIterator[Any]]
 
 
+class ChunkCodec(Protocol):
+    """Encodes decompressed pieces of an NDJSON stream (``lines.CompiledLineCodec``)."""
+
+    def encode_chunk(
+        self, data: bytes, last: bool = False
+    ) -> tuple[list[bytes], list[bytes | None], int]:
+        """(keys, values, consumed): a None value leaves the raw line in ``keys[i]`` for
+        ``python``; ``data[consumed:]`` is the unfinished tail (none with ``last``)."""
+
+    def python(self, line: bytes) -> tuple[bytes, bytes]:
+        """(key, value) of one line, or ``RecordError``/``ValueError``/``TypeError``."""
+
+
 class WindowRunner:
     """Fetches ``[start, end)`` windows in order; each window commits atomically with its end.
 
@@ -65,6 +78,14 @@ class WindowRunner:
     stream or an ``Error streaming data`` trailer aborts the transaction and the window is
     fetched again. A checkpoint older than the retention horizon is moved to the horizon and
     the lost range is published to ``cloudflare.gaps.v1`` in the same transaction.
+
+    With ``chunks`` (Logpull), ``source`` yields decompressed pieces of the NDJSON body
+    (``CloudflareClient.stream_chunks``), each is split and encoded at once by
+    ``chunks.encode_chunk`` and produced with ``Publisher.send_many``; the lines it declines
+    take the per-line path (``chunks.python``: a record, or a dead letter). Without it,
+    ``source`` yields one item per record, each encoded by ``encode`` (GraphQL feeds). Both
+    write the same transaction: gap record (if any), records and dead letters in stream
+    order, checkpoint, commit record.
     """
 
     def __init__(
@@ -83,11 +104,13 @@ class WindowRunner:
         start_lookback_s: float = 3600.0,
         poll_interval_s: float = 60.0,
         backoff: Backoff | None = None,
+        chunks: ChunkCodec | None = None,
     ) -> None:
         """Wire the seams; nothing runs until ``run``.
 
         ``source(window)`` yields the window's items (NDJSON lines for Logpull, records for
-        GraphQL); ``encode(item)`` turns one into (key, value).
+        GraphQL); ``encode(item)`` turns one into (key, value). With ``chunks`` the source
+        yields decompressed pieces of NDJSON instead, encoded by ``chunks``.
         """
         self.feed = feed
         self.zone_id = zone_id
@@ -103,6 +126,7 @@ class WindowRunner:
         self._lookback_s = start_lookback_s
         self._poll_interval_s = poll_interval_s
         self._backoff = backoff or Backoff()
+        self._chunks = chunks
         self.window_end: datetime | None = None
         self.published = 0
         self.windows = 0
@@ -168,21 +192,20 @@ class WindowRunner:
 
     async def fetch(self, window: Window, gap: Window | None = None) -> int:
         """Stream ``window`` into one transaction with its checkpoint (and a gap record)."""
-        count = dead = size = 0
         await asyncio.to_thread(self._publisher.begin)
         try:
             if gap is not None:
                 self._publisher.send(self._gap_record(gap))
-            async for line in self._source(window):
-                try:
-                    key, value = self._encode(line)
-                except (RecordError, ValueError, TypeError) as exc:
-                    self._publisher.send(self._dead_letter(line, exc))
-                    dead += 1
-                    continue
-                self._publisher.send(OutRecord(self.feed.topic, key, value, self._headers))
-                count += 1
-                size += len(value)
+            stream = self._source(window)
+            try:
+                if self._chunks is None:
+                    count, dead, size = await self._send_items(stream)
+                else:
+                    count, dead, size = await self._send_pieces(stream, self._chunks)
+            finally:
+                close = getattr(stream, "aclose", None)
+                if close is not None:  # an async generator: close its HTTP response now
+                    await close()
             self._publisher.send(
                 self._store.record(self.partition, {"window_end": format_time(window.end)})
             )
@@ -203,6 +226,74 @@ class WindowRunner:
                  format_time(window.start), format_time(window.end), count,
                  f", {dead} dead letters" if dead else "")
         return count
+
+    async def _send_items(self, items: AsyncIterator[Any]) -> tuple[int, int, int]:
+        """One record (or dead letter) per item: (records, dead letters, value bytes)."""
+        count = dead = size = 0
+        async for item in items:
+            try:
+                key, value = self._encode(item)
+            except (RecordError, ValueError, TypeError) as exc:
+                self._publisher.send(self._dead_letter(item, exc))
+                dead += 1
+                continue
+            self._publisher.send(OutRecord(self.feed.topic, key, value, self._headers))
+            count += 1
+            size += len(value)
+        return count, dead, size
+
+    async def _send_pieces(
+        self, pieces: AsyncIterator[bytes], codec: ChunkCodec
+    ) -> tuple[int, int, int]:
+        """Encode and produce piece by piece: (records, dead letters, value bytes)."""
+        count = dead = size = 0
+        headers = self._headers  # one list for the window, shared by its records
+        send_many, topic = self._publisher.send_many, self.feed.topic
+        pending = b""
+        async for piece in pieces:
+            data = pending + piece if pending else piece
+            keys, values, used = codec.encode_chunk(data)
+            pending = data[used:]
+            if None in values:
+                n, d, b = self._send_mixed(codec, keys, values, headers)
+                count, dead, size = count + n, dead + d, size + b
+            elif keys:
+                send_many(topic, keys, values, headers)  # type: ignore[arg-type]
+                count += len(keys)
+                size += sum(map(len, values))  # type: ignore[arg-type]
+        keys, values, _ = codec.encode_chunk(pending, True)  # the last line, if unterminated
+        n, d, b = self._send_mixed(codec, keys, values, headers)
+        return count + n, dead + d, size + b
+
+    def _send_mixed(self, codec: ChunkCodec, keys: list[bytes], values: list[bytes | None],
+                    headers: list[tuple[str, bytes]]) -> tuple[int, int, int]:
+        """A piece with lines the native encoder declined: those take the Python path (a
+        record or a dead letter), in stream order. An ``Error streaming data`` line aborts."""
+        out_keys: list[bytes] = []
+        out_values: list[bytes] = []
+        dead = size = 0
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                line = key
+                if line.startswith(STREAM_ERROR):
+                    msg = (f"Cloudflare reported 'Error streaming data' mid-stream "
+                           f"({self.feed.name} {self._scope})")
+                    raise RetriableSourceError(msg, status=200)
+                try:
+                    key, value = codec.python(line)
+                except (RecordError, ValueError, TypeError) as exc:
+                    if out_keys:  # keep the stream order around the dead letter
+                        self._publisher.send_many(self.feed.topic, out_keys, out_values, headers)
+                        out_keys, out_values = [], []
+                    self._publisher.send(self._dead_letter(line, exc))
+                    dead += 1
+                    continue
+            out_keys.append(key)
+            out_values.append(value)
+            size += len(value)
+        if out_keys:
+            self._publisher.send_many(self.feed.topic, out_keys, out_values, headers)
+        return len(keys) - dead, dead, size
 
     async def _commit_gap_only(self, gap: Window) -> None:
         await asyncio.to_thread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC
 from typing import Any, ClassVar
@@ -12,6 +13,16 @@ from connector.governor import Governor
 from connector.windows import Window, WindowPolicy
 
 GAPS_TOPIC = "cloudflare.gaps.v1"
+
+#: Set to 0/false/off/no to stream Logpull line by line (``stream_lines`` + per-record
+#: ``send``) instead of in decompressed pieces (``stream_chunks`` + ``encode_chunk`` +
+#: ``send_many``, the default); for comparisons and diagnosis.
+BATCHED_ENV = "CFKAFKA_LOGPULL_BATCHED"
+
+
+def batched() -> bool:
+    """Whether Logpull windows are streamed in pieces (``CFKAFKA_LOGPULL_BATCHED``, on)."""
+    return os.environ.get(BATCHED_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 def _rfc3339(moment: Any) -> str:
@@ -79,13 +90,20 @@ def logpull_source(
     fields: list[str],
     options: Mapping[str, str] | None = None,
     zone_governor: Governor | None = None,
+    *,
+    chunks: bool = False,
 ) -> Callable[[Window], AsyncIterator[bytes]]:
-    """The NDJSON lines of a window, within Logpull's per-zone request limit (15/minute)."""
+    """The NDJSON lines of a window, within Logpull's per-zone request limit (15/minute).
+
+    With ``chunks``, decompressed pieces of the body instead of lines
+    (``CloudflareClient.stream_chunks``), for ``WindowRunner(chunks=...)``.
+    """
     governor = zone_governor or Governor(feed.requests_per_minute / 60, feed.requests_per_minute)
     extra = dict(options or {})
+    stream = client.stream_chunks if chunks else client.stream_lines
 
     def source(window: Window) -> AsyncIterator[bytes]:
-        return client.stream_lines(feed.url(zone_id), feed.params(window, fields, extra),
-                                   scope_governor=governor)
+        return stream(feed.url(zone_id), feed.params(window, fields, extra),
+                      scope_governor=governor)
 
     return source

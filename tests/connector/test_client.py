@@ -167,7 +167,7 @@ def _spent_budget_server(t, headers):
     ],
     ids=["x-ratelimit", "ratelimit"],
 )
-@pytest.mark.parametrize("method", ["get", "post", "stream_lines"])
+@pytest.mark.parametrize("method", ["get", "post", "stream_lines", "stream_chunks"])
 def test_client_holds_when_the_server_says_the_budget_is_spent(headers, method):
     t = FakeTime()
     seen, handler = _spent_budget_server(t, headers)
@@ -178,9 +178,12 @@ def test_client_holds_when_the_server_says_the_budget_is_spent(headers, method):
             await client.get("/x")
         elif method == "post":
             await client.post("/graphql", {"query": "{}"})
-        else:
+        elif method == "stream_lines":
             assert [line async for line in client.stream_lines("/zones/z/logs")] == [
                 b'{"RayID":"a"}']
+        else:
+            assert b"".join([p async for p in client.stream_chunks("/zones/z/logs")]) == (
+                b'{"RayID":"a"}\n')
 
     async def go():
         client = CloudflareClient("https://cf.test/client/v4", TOKEN, governor=governor,

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 import schemas
 from connector.checkpoints import MemoryCheckpointStore
@@ -200,3 +201,235 @@ def test_compiled_codec_writes_the_same_bytes_as_the_schema_driven_codec():
             record["NewFieldFromCloudflare"] = {"x": i}
         line = json.dumps(record).encode()
         assert fast(line) == slow(line)
+
+
+# ------------------------------------------------------------------ batched (Logpull) path
+
+
+class TxnPublisher(FakePublisher):
+    """Records every committed transaction in order; ``send_many`` as the real one (one
+    shared header list), or failing after ``fail_after`` records."""
+
+    def __init__(self, store, fail_after=None):
+        super().__init__(store)
+        self.transactions, self.many_calls, self.fail_after = [], 0, fail_after
+
+    def send_many(self, topic, keys, values, headers):
+        from connector.errors import PublishError
+        from connector.records import OutRecord
+
+        assert len(keys) == len(values) and keys
+        self.many_calls += 1
+        for key, value in zip(keys, values, strict=True):
+            if self.fail_after is not None and len(self.pending) >= self.fail_after:
+                raise PublishError("Kafka rejected a record")
+            self.pending.append(OutRecord(topic, key, value, headers))
+
+    def commit(self):
+        self.transactions.append(list(self.pending))
+        super().commit()
+
+
+def _gzip_pieces(body, cuts):
+    """Raw gzip chunks, each inflating to body[cuts[i]:cuts[i+1]] (sync flushes)."""
+    import zlib
+
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    bounds = [0, *cuts, len(body)]
+    raw = [comp.compress(body[a:b]) + comp.flush(zlib.Z_SYNC_FLUSH)
+           for a, b in zip(bounds, bounds[1:], strict=False)]
+    raw[-1] += comp.flush()
+    return raw
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    async def __aiter__(self):
+        for chunk in self.chunks:
+            yield chunk
+
+
+def _batched_runner(handler, store, publisher, *, batched=True, lookback_s=0, native=None):
+    from connector.lines import CompiledLineCodec
+
+    client = CloudflareClient("https://cf.test/client/v4", Credentials(token=Secret("t" * 40)),
+                              transport=httpx.MockTransport(handler))
+    feed = HttpRequests()
+    encoder = Encoder(1, schemas.load(feed.schema))
+    fields = ["RayID", "ClientIP", "EdgeStartTimestamp", "EdgeResponseStatus"]
+    codec = CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
+                              expected=fields, native=native)
+    runner = WindowRunner(
+        feed, ZONE, publisher=publisher, store=store,
+        source=logpull_source(client, feed, ZONE, fields, zone_governor=Governor(1000, 1000),
+                              chunks=batched),
+        encode=codec, chunks=codec if batched else None,
+        encode_gap=Encoder(2, schemas.load("cloudflare.gaps")).encode, policy=feed.policy,
+        clock=lambda: NOW, stop=asyncio.Event(), start_lookback_s=lookback_s,
+        backoff=Backoff(base_s=0.001, cap_s=0.01),
+    )
+    return runner, client, codec
+
+
+MIXED = [
+    *_lines(1, 40)[:20],
+    b'{"RayID":"00000001ffffffff","ClientIP":"192.0.2.7","NewField":{"x":1}}',  # extra
+    b'{"ClientIP": "192.0.2.9"}',  # no RayID: dead letter
+    *_lines(1, 40)[20:30],
+    b"not json",  # dead letter
+    b"   ",  # blank but not empty: dead letter (as stream_lines yields it)
+    b"",
+    *_lines(1, 40)[30:],
+]
+
+
+def _fetch_one(handler, *, batched, publisher_cls=TxnPublisher, gap=False, native=None, **kw):
+    from connector.windows import Window
+
+    async def go():
+        store = MemoryCheckpointStore()
+        publisher = publisher_cls(store, **kw)
+        runner, client, codec = _batched_runner(handler, store, publisher, batched=batched,
+                                                native=native)
+        await runner.start()
+        window = Window(NOW - timedelta(minutes=20), NOW - timedelta(minutes=10))
+        gap_window = Window(NOW - timedelta(days=9), NOW - timedelta(days=7)) if gap else None
+        try:
+            await runner.fetch(window, gap_window)
+        finally:
+            await client.aclose()
+        return publisher, store, codec
+
+    return asyncio.run(go())
+
+
+def _mixed_handler(body, cuts):
+    def handler(request):
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"},
+                              stream=_Stream(_gzip_pieces(body, cuts)))
+    return handler
+
+
+@pytest.mark.parametrize("native", [None, False], ids=["native", "python"])
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_batched_fetch_writes_the_same_transaction_as_the_line_path(last_newline, native):
+    body = b"\n".join(MIXED) + (b"\n" if last_newline else b"")
+    cuts = list(range(7, len(body), 333))  # lines span pieces everywhere
+    handler = _mixed_handler(body, cuts)
+    lined, _, _ = _fetch_one(handler, batched=False, gap=True)
+    batched, store, codec = _fetch_one(handler, batched=True, gap=True, native=native)
+    assert batched.many_calls > 0, "records went through send_many"
+    assert codec.fallbacks >= 4 or codec.native is None
+    [txn] = batched.transactions
+    assert [(r.topic, r.key, r.value, r.headers) for r in txn] == [
+        (r.topic, r.key, r.value, r.headers) for r in lined.transactions[0]]
+    topics = [r.topic for r in txn]
+    assert topics[0] == GAPS_TOPIC, "gap record first"
+    assert topics[-2:] == [store.topic, "cloudflare-connector.commits"], "checkpoint, commit"
+    feed_topic = "cloudflare.http_requests.v1"
+    keys = [r.key for r in txn if r.topic == feed_topic]
+    assert len(keys) == 41 and keys[20] == b"00000001ffffffff"
+    assert [r.key for r in txn if r.topic == DLQ_TOPIC] == [None, None, None]
+    dlq_at = [i for i, r in enumerate(txn) if r.topic == DLQ_TOPIC]
+    assert dlq_at == [22, 33, 34], "dead letters in stream order, between the records"
+    assert json.loads(txn[-1].value)["records"] == 41
+    assert json.loads(txn[-1].value)["dead_letters"] == 3
+    assert next(iter(store.offsets.values())) == {"window_end": "2026-11-22T11:50:00.000000Z"}
+
+
+@pytest.mark.parametrize("trailer_at", ["end", "middle"])
+def test_batched_error_trailer_aborts_then_the_retry_commits(trailer_at):
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        lines = _lines(2, 30)
+        if len(calls) == 1:
+            bad = [b"Error streaming data"]
+            lines = lines[:10] + bad if trailer_at == "end" else lines[:10] + bad + lines[10:]
+        body = b"\n".join(lines) + b"\n"
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"},
+                              stream=_Stream(_gzip_pieces(body, [len(body) - 7])))
+
+    async def go():
+        store = MemoryCheckpointStore()
+        publisher = TxnPublisher(store)
+        runner, client, _ = _batched_runner(handler, store, publisher)
+        await runner.start()
+        runner.window_end = NOW - timedelta(minutes=15)
+        with pytest.raises(RetriableSourceError, match="Error streaming data"):
+            await runner.catch_up()
+        assert publisher.aborts == 1 and publisher.transactions == []
+        assert runner.window_end == NOW - timedelta(minutes=15), "not advanced"
+        await runner.catch_up()
+        await client.aclose()
+        return publisher
+
+    publisher = asyncio.run(go())
+    assert len(publisher.transactions) == 1
+    assert len(_keys(publisher)) == 30
+    assert not [r for r in publisher.records if r.topic == DLQ_TOPIC], "no DLQ for the trailer"
+
+
+def test_batched_truncated_gzip_and_cut_connection_abort():
+    body = b"\n".join(_lines(3, 50)) + b"\n"
+    whole = _gzip_pieces(body, [1000, 2000])
+
+    class Broken(_Stream):
+        async def __aiter__(self):
+            yield whole[0]
+            raise httpx.ReadError("connection reset")
+
+    for stream in (_Stream([b"".join(whole)[:-6]]), Broken([])):
+        def handler(request, stream=stream):
+            return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=stream)
+
+        with pytest.raises(RetriableSourceError):
+            publisher, _, _ = _fetch_one(handler, batched=True)
+
+
+def test_batched_publish_error_aborts():
+    from connector.errors import PublishError
+
+    body = b"\n".join(_lines(4, 50)) + b"\n"
+    aborted = []
+
+    class Failing(TxnPublisher):
+        def abort(self):
+            aborted.append(len(self.pending))
+            super().abort()
+
+    with pytest.raises(PublishError):
+        _fetch_one(_mixed_handler(body, [500, 1500]), batched=True, publisher_cls=Failing,
+                   fail_after=10)
+    assert aborted == [10]
+
+
+def test_zone_job_uses_the_batched_path_unless_disabled(monkeypatch):
+    from connector.feeds.http_requests import BATCHED_ENV
+    from connector.jobs import _zone_job
+    from connector.settings import Settings
+
+    settings = Settings.from_env({
+        "CF_API_TOKEN": "t" * 40, "CF_ACCOUNT_ID": "a" * 32, "CF_ZONE_IDS": ZONE,
+        "CF_FEEDS": "http_requests", "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+        "SCHEMA_REGISTRY_URL": "http://r:8081"})
+    feed = HttpRequests()
+    for value, on in ((None, True), ("0", False), ("1", True)):
+        if value is None:
+            monkeypatch.delenv(BATCHED_ENV, raising=False)
+        else:
+            monkeypatch.setenv(BATCHED_ENV, value)
+        job = _zone_job(feed, settings.accounts[0], ZONE, settings)
+        job.state["fields"] = ["RayID", "ClientIP"]
+        store = MemoryCheckpointStore()
+        client = CloudflareClient("https://cf.test/client/v4",
+                                  Credentials(token=Secret("t" * 40)))
+        runner = job.make_runner(client=client, publisher=TxnPublisher(store), store=store,
+                                 schema_ids={feed.topic: 1, GAPS_TOPIC: 2},
+                                 stop=asyncio.Event())
+        assert (runner._chunks is not None) is on
+        assert (runner._chunks is runner._encode) is on
+        asyncio.run(client.aclose())
