@@ -138,8 +138,6 @@ class Meter:
 async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dict[str, Any]:
     if stage == "connector-py":
         os.environ["CFKAFKA_NATIVE"] = "0"  # read when the first codec is built
-    if stage == "connector-lines":
-        os.environ["CFKAFKA_LOGPULL_BATCHED"] = "0"  # read when the runner is built
     import schemas
     from connector.checkpoints import KafkaCheckpointStore
     from connector.client import CloudflareClient
@@ -151,7 +149,10 @@ async def _child(stage: str, spec: dict[str, Any], profile: bool = False) -> dic
     from connector.windows import Window
     from schemas.registry import Encoder
 
-    settings = Settings.from_env(_env(spec))
+    env = _env(spec)
+    if stage == "connector-lines":
+        env["CFKAFKA_LOGPULL_BATCHED"] = "0"  # the previous per-line path
+    settings = Settings.from_env(env)
     job = jobs_from(settings)[0]
     client = CloudflareClient(settings.api_base_url, settings.credentials,
                               timeout_s=settings.http_timeout_s)

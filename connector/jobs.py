@@ -21,7 +21,7 @@ from connector.errors import AuthError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
 from connector.feeds.firewall_events import FirewallEvents, NodeSettings
-from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, batched, logpull_source
+from connector.feeds.http_requests import GAPS_TOPIC, HttpRequests, logpull_source
 from connector.governor import Governor
 from connector.lines import CompiledLineCodec
 from connector.publisher import Publisher
@@ -168,7 +168,8 @@ def _zone_job(feed: HttpRequests, owner: Account, zone: str, settings: Settings)
         gaps = Encoder(schema_ids[GAPS_TOPIC], schemas.load("cloudflare.gaps"))
         codec = CompiledLineCodec(encoder, feed.schema, feed.key_field, feed.json_fields,
                                   expected=state["fields"])
-        in_pieces = batched()  # decompressed pieces, encode_chunk, send_many (the default)
+        # decompressed pieces, encode_chunk, send_many (the default; CFKAFKA_LOGPULL_BATCHED)
+        in_pieces = settings.logpull_batched
         return WindowRunner(
             feed, zone, publisher=publisher, store=store,
             source=logpull_source(

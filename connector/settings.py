@@ -116,6 +116,7 @@ OPTIONS: tuple[Option, ...] = (
            "cloudflare.graphql_requests_per_5min", int, 1),
     Option("logpull_requests_per_minute", "CF_LOGPULL_REQUESTS_PER_MINUTE",
            "cloudflare.logpull.requests_per_minute", int, 1),
+    Option("logpull_batched", "CFKAFKA_LOGPULL_BATCHED", "cloudflare.logpull.batched", bool),
     Option("logpull_fields", "CF_LOGPULL_FIELDS", "cloudflare.logpull.fields", tuple),
     Option("logpull_sample", "CF_LOGPULL_SAMPLE", "cloudflare.logpull.sample", float, 0, 1),
     Option("logpull_cve", "CF_LOGPULL_CVE_2021_44228", "cloudflare.logpull.cve_2021_44228", bool),
@@ -150,6 +151,7 @@ class Settings:
     api_requests_per_5min: int = 1200
     graphql_requests_per_5min: int = 300
     logpull_fields: tuple[str, ...] = ()
+    logpull_batched: bool = True
     logpull_options: Mapping[str, str] = field(default_factory=dict)
     bootstrap_servers: str = "127.0.0.1:9092"
     registry_url: str = "http://127.0.0.1:8081"

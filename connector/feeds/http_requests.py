@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC
 from typing import Any, ClassVar
@@ -13,17 +12,6 @@ from connector.governor import Governor
 from connector.windows import Window, WindowPolicy
 
 GAPS_TOPIC = "cloudflare.gaps.v1"
-
-#: Set to 0/false/off/no to stream Logpull line by line (``stream_lines`` + per-record
-#: ``send``) instead of in decompressed pieces (``stream_chunks`` + ``encode_chunk`` +
-#: ``send_many``, the default); for comparisons and diagnosis.
-BATCHED_ENV = "CFKAFKA_LOGPULL_BATCHED"
-
-
-def batched() -> bool:
-    """Whether Logpull windows are streamed in pieces (``CFKAFKA_LOGPULL_BATCHED``, on)."""
-    return os.environ.get(BATCHED_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
-
 
 def _rfc3339(moment: Any) -> str:
     return str(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))

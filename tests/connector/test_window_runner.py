@@ -407,21 +407,17 @@ def test_batched_publish_error_aborts():
     assert aborted == [10]
 
 
-def test_zone_job_uses_the_batched_path_unless_disabled(monkeypatch):
-    from connector.feeds.http_requests import BATCHED_ENV
+def test_zone_job_uses_the_batched_path_unless_disabled():
     from connector.jobs import _zone_job
     from connector.settings import Settings
 
-    settings = Settings.from_env({
-        "CF_API_TOKEN": "t" * 40, "CF_ACCOUNT_ID": "a" * 32, "CF_ZONE_IDS": ZONE,
-        "CF_FEEDS": "http_requests", "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
-        "SCHEMA_REGISTRY_URL": "http://r:8081"})
+    env = {"CF_API_TOKEN": "t" * 40, "CF_ACCOUNT_ID": "a" * 32, "CF_ZONE_IDS": ZONE,
+           "CF_FEEDS": "http_requests", "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+           "SCHEMA_REGISTRY_URL": "http://r:8081"}
     feed = HttpRequests()
     for value, on in ((None, True), ("0", False), ("1", True)):
-        if value is None:
-            monkeypatch.delenv(BATCHED_ENV, raising=False)
-        else:
-            monkeypatch.setenv(BATCHED_ENV, value)
+        extra = {} if value is None else {"CFKAFKA_LOGPULL_BATCHED": value}
+        settings = Settings.from_env({**env, **extra})
         job = _zone_job(feed, settings.accounts[0], ZONE, settings)
         job.state["fields"] = ["RayID", "ClientIP"]
         store = MemoryCheckpointStore()
