@@ -1,8 +1,9 @@
-"""The audit-log agent: dedupe -> decode -> normalize -> encode -> send (or dead-letter)."""
+"""The raw-topics agent: dedupe -> decode -> normalize -> route -> send (or dead-letter)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -14,9 +15,13 @@ from schemas.registry import registry_client
 from . import dlq
 from .app import app, settings
 from .codecs import Codecs, connect
-from .dedupe import seen
-from .pipeline import Duplicate, Output, process
-from .topics import DLQ, SIEM_AUDIT, raw_audit_logs
+from .dedupe import tables
+from .masking import Masker
+from .metrics import AgentMetrics
+from .pipeline import Duplicate, Options, Output, Removed, Sampled, process
+from .progress import Progress
+from .routing import DATASETS, Dataset
+from .topics import BY_TOPIC, DLQ, ENABLED, raw_topics
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +29,44 @@ PROGRESS_INTERVAL_S = 30.0
 COMMIT_INTERVAL_S = 1.0
 
 #: Held while one event is handled and acked, and while offsets commit. Faust's own commit
-#: runs concurrently with the agent, so under exactly_once a transaction could commit the
+#: runs concurrently with the agents, so under exactly_once a transaction could commit the
 #: output of an event whose offset it does not include (kill -9 then duplicates it). Faust's
 #: timed commits are disabled in streams.app; this module commits between events instead.
+#: All raw topics' partition p share one transaction (``{app id}-{group}-{p}``: the topics
+#: are co-partitioned, so Faust puts them in one group).
 processing = asyncio.Lock()
+
+#: per-route behaviour, from the settings read once in streams.app
+OPTIONS = Options(
+    legacy_audit=settings.legacy_audit,
+    sample_rates=dict(settings.sample_rates),
+    maskers={route: Masker(kinds, settings.mask_key) for route, kinds in settings.masks.items()},
+)
 
 
 @dataclass
 class Stats:
-    """Counters since the worker started, logged every ``PROGRESS_INTERVAL_S``."""
+    """Counters since the worker started (all agents), logged every ``PROGRESS_INTERVAL_S``."""
 
     received: int = 0
     sent: int = 0
     duplicates: int = 0
+    sampled_out: int = 0
     dead_letters: int = 0
+    redelivered: int = 0
+    rereads: int = 0
 
     def line(self) -> str:
-        """``received=.. sent=.. duplicates=.. dead_letters=..``."""
+        """``received=.. sent=.. duplicates=.. ...`` (every counter)."""
         return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
 
 
 stats = Stats()
+progress: Progress[Any] = Progress()
+#: log start offsets of partitions without a committed offset (asked once each)
+log_start: dict[Any, int] = {}
+metrics: dict[str, AgentMetrics] = {d.name: AgentMetrics(d.name) for d in ENABLED}
+ready = False
 
 
 def codecs() -> Codecs:
@@ -55,23 +77,41 @@ def codecs() -> Codecs:
     return found
 
 
-async def handle(event: Any) -> None:
+async def handle(event: Any, dataset: Dataset | None = None, table: Any = None) -> None:
     """Process one raw event; outputs and changelog writes join its partition's transaction."""
+    dataset = dataset or DATASETS[0]
+    table = tables[dataset.name] if table is None else table
     message = event.message
-    outcome = process(message.key, message.value, dict(message.headers or ()), seen, codecs())
+    counters = metrics[dataset.name]
+    counters.consumed(message.timestamp)
+    outcome = process(
+        message.key, message.value, dict(message.headers or ()), table, codecs(), dataset,
+        OPTIONS,
+    )
     stats.received += 1
     if isinstance(outcome, Duplicate):
         stats.duplicates += 1
+        counters.duplicate()
+    elif isinstance(outcome, Sampled):
+        stats.sampled_out += 1
+        counters.sampled(outcome.route)
+    elif isinstance(outcome, Removed):
+        counters.removed()
+        if outcome.key in table.data:
+            await remember(table, outcome.key, None, message)
     elif isinstance(outcome, Output):
-        seen[outcome.key] = int(time.time())
-        await publish(SIEM_AUDIT, outcome.key, outcome.value, message)
-        await _flush_changelog()
+        state = outcome.state if dataset.roster else int(time.time())
+        await remember(table, outcome.key, state, message)
+        for send in outcome.sends:
+            await publish(send.topic, outcome.key, send.value, message, list(send.headers) or None)
+            counters.sent(send.route)
         stats.sent += 1
     else:
         now = datetime.now(UTC)
         headers = dlq.headers(outcome, message.topic, message.partition, message.offset, now)
         await publish(DLQ, message.key, message.value, message, headers)
         stats.dead_letters += 1
+        counters.dead_letter(outcome.stage)
         log.warning(
             "dead letter %s/%s/%s (%s): %s",
             message.topic,
@@ -105,39 +145,120 @@ async def publish(
     )
 
 
-async def _flush_changelog() -> None:
-    # Table writes go to the producer's buffer; hand them to the transactional producer
-    # before this event is acked, so they commit with its offset (Faust's EOS commit does
-    # not drain that buffer first).
-    buffer = app.producer.buffer
-    if buffer.size:
-        await buffer.flush()
+async def remember(table: Any, key: bytes, value: int | str | None, source: Any) -> None:
+    """Set (None: delete) ``key`` in the local table and write its changelog record in the
+    source partition's transaction, before the event is acked.
+
+    Not ``table[key] = value``: Faust puts that changelog record in the producer buffer,
+    whose flush gives up after 0.1 s and whose background sender may hold a record it
+    took but did not send yet, so under load the record could miss the transaction that
+    commits the event's outputs and offset (after a kill -9 the dedup table then lacks the
+    key and a later duplicate is published again). The record is what Faust would write:
+    raw key, JSON value (the table's serializers), None for a delete.
+    """
+    if value is None:
+        table.data.pop(key, None)
+    else:
+        table.data[key] = value
+    payload = None if value is None else json.dumps(value).encode()
+    await publish(table.changelog_topic.get_topic_name(), key, payload, source)
 
 
-@app.agent(raw_audit_logs, name="audit_logs")
-async def process_audit_logs(stream: Any) -> None:
-    """Consume ``cloudflare.audit_logs.v1`` (read_committed under exactly_once)."""
+@app.agent(raw_topics, name="raw")
+async def process_raw(stream: Any) -> None:
+    """Consume every enabled raw topic (read_committed under exactly_once).
+
+    One agent over all raw topics (one multi-topic channel) dispatching by topic: the
+    events are serialized by ``processing`` anyway, and one stream is the shape the kill -9
+    tests run. An offset re-read after a hole (see ``commit``) that this worker already
+    processed in the open transaction is acked without being processed again.
+    """
     async for event in stream.events():
+        message = event.message
+        # only enabled raw topics reach this channel (a test harness: ``<internal>``)
+        dataset = BY_TOPIC.get(message.topic, ENABLED[0])
         async with processing:
-            await handle(event)
+            generation = app.consumer_generation_id
+            committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+            if progress.seen(generation, message.tp, message.offset) or (
+                committed is not None and message.offset < committed
+            ):
+                # delivered again (after a re-read, or a stale copy): its outputs are in
+                # the open transaction or already committed
+                stats.redelivered += 1
+            else:
+                await handle(event, dataset, tables[dataset.name])
+                progress.mark(generation, message.tp, message.offset)
             event.ack()
 
 
 @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]
 async def commit() -> None:
-    """Commit acked offsets (under exactly_once: end each partition's transaction)."""
+    """Commit acked offsets (under exactly_once: end each partition's transaction).
+
+    Only partitions without holes (``streams.progress``); a partition with a hole is sought
+    back to it. Uses Faust internals (acked offsets, committed offsets, fetch gaps): there
+    is no public API for them.
+    """
     async with processing:
-        await app.consumer.commit()
+        consumer: Any = app.consumer
+        waiting = [tp for tp, offsets in consumer._acked.items() if offsets]
+        clean: set[Any] = set()
+        for tp in waiting:
+            start = consumer._committed_offset.get(tp)
+            if start is None:  # never committed: from the log start (asked once)
+                if tp not in log_start:
+                    log_start.update(await consumer.earliest_offsets(*waiting))
+                start = log_start.get(tp)
+            if start is None:
+                continue
+            gaps = [o for gap in consumer._gap.get(tp, ()) for o in range(gap.begin, gap.end)]
+            holes = progress.holes(tp, start, max(consumer._acked[tp]) + 1, gaps)
+            if not holes:
+                clean.add(tp)
+            elif progress.reread(tp, holes[0]):
+                stats.rereads += 1
+                log.warning(
+                    "%s/%s: offsets from %d were not delivered; re-reading from there",
+                    tp.topic, tp.partition, holes[0],
+                )
+                await consumer.seek(tp, holes[0])
+        if clean:
+            await consumer.commit(clean)
+        progress.prune({tp: consumer._committed_offset.get(tp) for tp in waiting})
 
 
 @app.task  # type: ignore[untyped-decorator]
 async def announce_ready() -> None:
     """Log ``STREAMS READY`` once tables are recovered and partitions are assigned."""
+    global ready  # noqa: PLW0603 - one flag for /health
     while not app.consumer.assignment():
         await asyncio.sleep(0.2)
-    topic = raw_audit_logs.get_topic_name()
-    assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
-    log.info("STREAMS READY: %s partitions %s", topic, assigned)
+    assigned: dict[str, list[int]] = {}
+    for tp in app.consumer.assignment():
+        assigned.setdefault(tp.topic, []).append(tp.partition)
+    raw = {d.topic for d in ENABLED}
+    line = "; ".join(f"{t} {sorted(p)}" for t, p in sorted(assigned.items()) if t in raw)
+    ready = True
+    log.info("STREAMS READY: partitions %s", line)
+
+
+def status() -> list[dict[str, Any]]:
+    """``/health``: one line per agent; unhealthy before partitions are assigned or stopping."""
+    healthy = ready and not app.should_stop
+    return [{**m.status(), "healthy": healthy} for m in metrics.values()]
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def serve_metrics() -> None:
+    """Prometheus ``/metrics`` and ``/health`` on ``STREAMS_METRICS_PORT`` (0: off)."""
+    if not settings.metrics_port:
+        return
+    from connector.health import serve
+
+    await serve(status, settings.metrics_port)
+    log.info("metrics on :%d/metrics, health on :%d/health", settings.metrics_port,
+             settings.metrics_port)
 
 
 @app.timer(interval=PROGRESS_INTERVAL_S)  # type: ignore[untyped-decorator]

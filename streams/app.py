@@ -7,11 +7,14 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faust
+
+from .masking import parse_kinds
+from .routing import DATASETS, LEGACY_AUDIT, ROUTES, SAMPLED_ROUTES
 
 if TYPE_CHECKING:
     from .codecs import Codecs
@@ -36,6 +39,64 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(msg) from exc
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:  # noqa: FBT001
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    msg = f"{name} must be true or false, got {text!r}"
+    raise ConfigError(msg)
+
+
+def _rates(env: Mapping[str, str]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for route in SAMPLED_ROUTES:
+        name = f"STREAMS_SAMPLE_{route.upper()}"
+        text = env.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = -1.0
+        if not 0.0 < rate <= 1.0:
+            msg = f"{name} must be a rate in (0, 1], got {text!r}"
+            raise ConfigError(msg)
+        if rate < 1.0:
+            rates[route] = rate
+    return rates
+
+
+def _datasets(env: Mapping[str, str]) -> tuple[str, ...]:
+    known = tuple(d.name for d in DATASETS)
+    text = env.get("STREAMS_DATASETS", "").strip()
+    if not text:
+        return known
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        msg = f"STREAMS_DATASETS: unknown dataset(s) {unknown}; known: {', '.join(known)}"
+        raise ConfigError(msg)
+    return tuple(n for n in known if n in names)
+
+
+def _masks(env: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    masks: dict[str, frozenset[str]] = {}
+    for route in (*ROUTES, LEGACY_AUDIT):
+        name = f"STREAMS_MASK_{route.env}"
+        try:
+            kinds = parse_kinds(env.get(name, ""))
+        except ValueError as exc:
+            msg = f"{name}: {exc}"
+            raise ConfigError(msg) from exc
+        if kinds:
+            masks[route.name] = kinds
+    return masks
+
+
 @dataclass(frozen=True)
 class Settings:
     """Streams worker settings (DESIGN.md "Environment variables")."""
@@ -50,6 +111,17 @@ class Settings:
     topic_partitions: int = 3
     replication_factor: int = -1
     session_timeout_s: int = 45
+    #: raw datasets this worker consumes (``cloudflare.<name>.v1``); default all
+    datasets: tuple[str, ...] = tuple(d.name for d in DATASETS)
+    #: keep producing the deprecated flattened ``siem.audit.v1`` from audit_logs
+    legacy_audit: bool = True
+    #: route -> sample rate in (0, 1) (routes absent: everything)
+    sample_rates: Mapping[str, float] = field(default_factory=dict)
+    #: route -> what to mask (``email``, ``ip``)
+    masks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: HMAC key of the keyed-hash masking (None: fixed masks)
+    mask_key: bytes | None = field(default=None, repr=False)
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -66,6 +138,12 @@ class Settings:
             topic_partitions=_int(env, "CFKAFKA_TOPIC_PARTITIONS", d.topic_partitions),
             replication_factor=_int(env, "CFKAFKA_REPLICATION_FACTOR", d.replication_factor),
             session_timeout_s=_int(env, "STREAMS_SESSION_TIMEOUT_S", d.session_timeout_s),
+            datasets=_datasets(env),
+            legacy_audit=_bool(env, "STREAMS_LEGACY_AUDIT", d.legacy_audit),
+            sample_rates=_rates(env),
+            masks=_masks(env),
+            mask_key=env.get("STREAMS_MASK_KEY", "").encode() or None,
+            metrics_port=_int(env, "STREAMS_METRICS_PORT", d.metrics_port),
         )
         if settings.processing_guarantee not in GUARANTEES:
             msg = f"STREAMS_PROCESSING_GUARANTEE must be one of {GUARANTEES}"
@@ -75,6 +153,9 @@ class Settings:
                 "CFKAFKA_TOPIC_PARTITIONS, STREAMS_DEDUP_HORIZON_S and STREAMS_SESSION_TIMEOUT_S"
                 " must be positive"
             )
+            raise ConfigError(msg)
+        if not 0 <= settings.metrics_port <= 65535:
+            msg = "STREAMS_METRICS_PORT must be a port number (0: off)"
             raise ConfigError(msg)
         return settings
 
@@ -118,12 +199,18 @@ class StreamsApp(faust.App):
         self.codecs, replicas = await asyncio.to_thread(prepare, settings)
         self.conf.topic_replication_factor = replicas
         log.info(
-            "streams %s: guarantee=%s store=%s partitions=%d dedup_horizon=%ds",
+            "streams %s: guarantee=%s store=%s partitions=%d dedup_horizon=%ds legacy_audit=%s"
+            " sample=%s mask=%s (%s) datasets=%s",
             settings.app_id,
             settings.processing_guarantee,
             settings.store,
             settings.topic_partitions,
             settings.dedup_horizon_s,
+            settings.legacy_audit,
+            dict(settings.sample_rates) or "off",
+            {k: ",".join(sorted(v)) for k, v in settings.masks.items()} or "off",
+            "keyed" if settings.mask_key else "fixed",
+            ",".join(settings.datasets),
         )
 
     async def on_shutdown(self) -> None:

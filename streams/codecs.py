@@ -1,6 +1,8 @@
-"""Confluent-wire Avro for the streams worker: decode raw audit logs, encode SIEM events.
+"""Confluent-wire Avro for the streams worker: decode raw records, encode SIEM events.
 
-Faust moves raw bytes (``raw`` serializer, never pickle); this module does the Avro.
+Faust moves raw bytes (``raw`` serializer, never pickle); this module does the Avro. Every
+schema is registered once at start; the decoder caches writer schemas by id, so no event
+costs a registry call (except the first of a new raw schema id).
 """
 
 from __future__ import annotations
@@ -14,29 +16,43 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 import schemas
 from schemas.registry import Decoder, Encoder, register
 
-from .topics import SIEM_AUDIT
+from .routing import LEGACY_AUDIT, ROUTES
 
-SIEM_AUDIT_SCHEMA = "siem.audit"
-SIEM_AUDIT_SUBJECT = f"{SIEM_AUDIT}-value"
+SIEM_AUDIT_SCHEMA = LEGACY_AUDIT.schema
+SIEM_AUDIT_SUBJECT = f"{LEGACY_AUDIT.topic}-value"
 
 
 @dataclass(frozen=True)
 class Codecs:
-    """Decoder for any registered raw schema and the encoder for ``siem.audit``."""
+    """Decoder for any registered raw schema and an encoder per SIEM schema."""
 
     raw: Decoder
     siem: Encoder
+    ocsf: Mapping[str, Encoder]
 
     def decode_raw(self, data: bytes | None) -> dict[str, Any]:
         """Decode one raw value; raises ``schemas.registry.WireFormatError``."""
         return self.raw.decode(data)
 
     def encode_siem(self, record: Mapping[str, Any]) -> bytes:
-        """Encode one SIEM event; raises ``ValueError``/``TypeError`` if it does not fit."""
+        """Encode one legacy ``siem.audit`` event; raises ``ValueError``/``TypeError``."""
         return self.siem.encode(record)
+
+    def encode(self, schema: str, record: Mapping[str, Any]) -> bytes:
+        """Encode one OCSF record of class ``schema`` (``ocsf.http_activity``, ...)."""
+        return self.ocsf[schema].encode(record)
 
 
 def connect(client: SchemaRegistryClient) -> Codecs:
-    """Register ``siem.audit.avsc`` (BACKWARD) under ``siem.audit.v1-value``; build codecs."""
+    """Register every SIEM schema (BACKWARD) under ``<topic>-value``; build the codecs."""
     schema_id = register(client, SIEM_AUDIT_SUBJECT, schemas.text(SIEM_AUDIT_SCHEMA), "BACKWARD")
-    return Codecs(raw=Decoder(client), siem=Encoder(schema_id, schemas.load(SIEM_AUDIT_SCHEMA)))
+    ocsf = {
+        route.schema: Encoder(
+            register(client, f"{route.topic}-value", schemas.text(route.schema), "BACKWARD"),
+            schemas.load(route.schema),
+        )
+        for route in ROUTES
+    }
+    return Codecs(
+        raw=Decoder(client), siem=Encoder(schema_id, schemas.load(SIEM_AUDIT_SCHEMA)), ocsf=ocsf
+    )

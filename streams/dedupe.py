@@ -1,30 +1,57 @@
-"""The ``audit_logs-seen`` table (event id -> first-seen epoch seconds) and its expiry timer.
+"""Dedup tables, one per raw topic, and the expiry timer of the event tables.
 
-The table is co-partitioned with ``cloudflare.audit_logs.v1`` (same key, same partition
-count, murmur2), so no repartition is needed. Expiry is a plain timer that deletes keys
-older than the horizon and writes tombstones, which keeps the changelog bounded (windowed
-tables neither tombstone nor expire keys restored from the changelog).
+Each table is co-partitioned with its raw topic (same key, same partition count, murmur2),
+so no repartition is needed.
+
+- Event datasets (``<dataset>-seen``, e.g. ``audit_logs-seen``): Kafka key (the dataset's
+  dedup key) -> first-seen epoch seconds. Expiry is a plain timer that deletes keys older
+  than ``STREAMS_DEDUP_HORIZON_S`` and writes tombstones, which keeps the changelog bounded
+  (windowed tables neither tombstone nor expire keys restored from the changelog).
+- Roster datasets (``members-state``, ``access_users-state``): compacted current state, one
+  key per user whose later changes reuse the key, so the key alone cannot deduplicate.
+  The table holds a digest of the user's last published state; a record is dropped only
+  when it repeats that state (two connectors publishing the same snapshot), a removal
+  (tombstone) deletes the entry. A user going A -> B -> A yields three events, which a
+  key + digest "seen" set would not. No expiry: the table is as large as the roster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
 
 from .app import app, settings
-from .topics import SEEN_TABLE
+from .routing import Dataset
+from .topics import ENABLED
 
 log = logging.getLogger(__name__)
 
-seen = app.Table(
-    SEEN_TABLE,
-    key_type=bytes,
-    value_type=int,
-    partitions=settings.topic_partitions,
-    help="Audit log event id -> first-seen epoch seconds (dedup; expired by a timer).",
-)
+
+def _table(dataset: Dataset) -> Any:
+    if dataset.roster:
+        return app.Table(
+            dataset.table,
+            key_type=bytes,
+            value_type=str,
+            partitions=settings.topic_partitions,
+            help=f"{dataset.name} user key -> digest of the last state published.",
+        )
+    return app.Table(
+        dataset.table,
+        key_type=bytes,
+        value_type=int,
+        partitions=settings.topic_partitions,
+        help=f"{dataset.name} key -> first-seen epoch seconds (dedup; expired by a timer).",
+    )
+
+
+#: dataset name -> its dedup table
+tables: dict[str, Any] = {d.name: _table(d) for d in ENABLED}
 
 #: How often the expiry timer runs: a tenth of the horizon, between 1 s and 10 min.
 SWEEP_INTERVAL_S = float(min(max(settings.dedup_horizon_s // 10, 1), 600))
@@ -33,6 +60,17 @@ SWEEP_INTERVAL_S = float(min(max(settings.dedup_horizon_s // 10, 1), 600))
 def first_sighting(table: Mapping[bytes, int | None], key: bytes) -> bool:
     """True when ``key`` has not been seen within the horizon (it is not in ``table``)."""
     return table.get(key) is None
+
+
+def state_digest(record: Mapping[str, Any]) -> str:
+    """A digest of a decoded roster record (canonical JSON, sha256, 32 hex)."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def repeated_state(table: Mapping[bytes, str | None], key: bytes, digest: str) -> bool:
+    """True when ``digest`` is the state last published for ``key``."""
+    return table.get(key) == digest
 
 
 def expired(items: Iterable[tuple[bytes, int | None]], now: int, horizon_s: int) -> list[bytes]:
@@ -57,20 +95,32 @@ async def expire(
     return len(keys)
 
 
-async def _tombstone(key: bytes) -> object:
+def _tombstone(table: Any) -> Callable[[bytes], Awaitable[object]]:
     # Not through the Table API: a timer has no current event (so no source partition),
     # and under exactly_once a changelog write outside an event would sit in a transaction
     # that only commits with that partition's next event, and time out on idle partitions.
     # A plain (idempotent, non-transactional) write is safe: the key's last set is days old
     # and long committed. The default partitioner (murmur2) puts it in the key's partition.
-    return await app.producer.send(
-        seen.changelog_topic.get_topic_name(), key, None, None, None, None
-    )
+    topic = table.changelog_topic.get_topic_name()
+
+    async def send(key: bytes) -> object:
+        return await app.producer.send(topic, key, None, None, None, None)
+
+    return send
 
 
 @app.timer(interval=SWEEP_INTERVAL_S)  # type: ignore[untyped-decorator]
 async def expire_seen() -> None:
-    """Drop event ids older than ``STREAMS_DEDUP_HORIZON_S`` from the dedup table."""
-    n = await expire(seen.data, _tombstone, int(time.time()), settings.dedup_horizon_s)
-    if n:
-        log.info("dedup table: expired %d event ids older than %ds", n, settings.dedup_horizon_s)
+    """Drop keys older than ``STREAMS_DEDUP_HORIZON_S`` from the event dedup tables."""
+    for dataset in ENABLED:
+        if dataset.roster:
+            continue
+        table = tables[dataset.name]
+        n = await expire(
+            table.data, _tombstone(table), int(time.time()), settings.dedup_horizon_s
+        )
+        if n:
+            log.info(
+                "dedup table %s: expired %d keys older than %ds",
+                dataset.table, n, settings.dedup_horizon_s,
+            )

@@ -1,34 +1,89 @@
-"""Pure: what one raw audit-log message becomes (a SIEM record, a duplicate, or a dead letter)."""
+"""Pure: what one raw message becomes (SIEM records, a duplicate, a sample drop, a dead letter).
+
+dedup (by Kafka key; rosters by last state) -> decode -> normalize (``streams.ocsf``) ->
+route by OCSF class -> sample -> mask -> encode. ``process`` touches no Kafka: the agent
+applies the outcome (sends, table writes) inside the source partition's transaction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.registry import WireFormatError
 
 from .codecs import Codecs
-from .dedupe import first_sighting
+from .dedupe import first_sighting, repeated_state, state_digest
 from .dlq import DeadLetter
-from .normalize import NormalizeError, normalize
+from .masking import Masker
+from .normalize import NormalizeError
+from .normalize import normalize as normalize_legacy
+from .ocsf import normalize
+from .routing import DATASET, LEGACY_AUDIT, Dataset, in_sample, route_for, security_relevant
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class Send:
+    """One SIEM record: ``value`` (Confluent Avro) to ``topic`` of ``route``."""
+
+    route: str
+    topic: str
+    value: bytes
+    headers: Headers = ()
 
 
 @dataclass(frozen=True)
 class Output:
-    """Send ``value`` to the SIEM topic under ``key`` and remember ``key`` as seen."""
+    """Send ``sends`` under ``key``; remember ``key`` (rosters: its ``state`` digest)."""
 
     key: bytes
-    value: bytes
+    sends: tuple[Send, ...]
+    state: str | None = None
+
+    @property
+    def value(self) -> bytes:
+        """The first record's value (the main route's)."""
+        return self.sends[0].value
 
 
 @dataclass(frozen=True)
 class Duplicate:
-    """``key`` was already seen within the dedup horizon: drop it."""
+    """``key`` was already seen within the dedup horizon (rosters: same state): drop it."""
 
     key: bytes
 
 
-Outcome = Output | Duplicate | DeadLetter
+@dataclass(frozen=True)
+class Sampled:
+    """The event fell outside ``route``'s sample and is not security-relevant: drop it."""
+
+    key: bytes
+    route: str
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A roster tombstone (the user was removed): forget the user's state, publish nothing."""
+
+    key: bytes
+
+
+Outcome = Output | Duplicate | Sampled | Removed | DeadLetter
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-route behaviour (from ``streams.app.Settings``)."""
+
+    legacy_audit: bool = True
+    sample_rates: Mapping[str, float] = field(default_factory=dict)
+    maskers: Mapping[str, Masker] = field(default_factory=dict)
+
+
+DEFAULT_OPTIONS = Options()
 
 
 def header(headers: Mapping[str, bytes] | None, name: str) -> str | None:
@@ -40,31 +95,83 @@ def header(headers: Mapping[str, bytes] | None, name: str) -> str | None:
         return None
 
 
+def _mask(options: Options, route: str, record: dict[str, Any]) -> dict[str, Any]:
+    masker = options.maskers.get(route)
+    return masker.record(record) if masker else record
+
+
 def process(
     key: bytes | None,
     value: bytes | None,
     headers: Mapping[str, bytes] | None,
-    seen: Mapping[bytes, int | None],
+    table: Mapping[bytes, Any],
     codecs: Codecs,
+    dataset: Dataset | str = "audit_logs",
+    options: Options = DEFAULT_OPTIONS,
 ) -> Outcome:
-    """Dedupe (by Kafka key, else by the record's id), decode, normalize, encode."""
-    if key is not None and not first_sighting(seen, key):
+    """One raw message of ``dataset`` -> its outcome (``table`` is the dataset's dedup table)."""
+    spec = DATASET[dataset] if isinstance(dataset, str) else dataset
+    if spec.roster:
+        if value is None:
+            return Removed(key) if key else DeadLetter("decode", "tombstone without a key")
+    elif key is not None and not first_sighting(table, key):
         return Duplicate(key)
     try:
         raw = codecs.decode_raw(value)
     except WireFormatError as exc:
         return DeadLetter("decode", str(exc))
-    if key is None:
-        key = str(raw.get("id", "")).encode()
-        if key and not first_sighting(seen, key):
+    if key is None and spec.id_field is not None:
+        key = str(raw.get(spec.id_field) or "").encode() or None
+        if key is not None and not first_sighting(table, key):
             return Duplicate(key)
+    if key is None:
+        return DeadLetter("normalize", "record has no Kafka key (its dedup key)")
+    digest = None
+    if spec.roster:
+        digest = state_digest(raw)
+        if repeated_state(table, key, digest):
+            return Duplicate(key)
+    return _normalize(spec, key, raw, headers, codecs, options, digest)
+
+
+def _normalize(
+    spec: Dataset,
+    key: bytes,
+    raw: dict[str, Any],
+    headers: Mapping[str, bytes] | None,
+    codecs: Codecs,
+    options: Options,
+    digest: str | None,
+) -> Outcome:
+    scope = header(headers, "cf.scope")
     try:
-        record = normalize(raw, header(headers, "cf.scope"))
+        event = normalize(
+            spec.name, key.decode(), raw, scope=scope,
+            snapshot_at=header(headers, "cf.snapshot_at") if spec.roster else None,
+        )
+        route = route_for(event.schema)
+        legacy = (
+            normalize_legacy(raw, scope)
+            if spec.name == "audit_logs" and options.legacy_audit else None
+        )
     except NormalizeError as exc:
-        return DeadLetter("normalize", str(exc))
-    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # unexpected shapes
+        return DeadLetter("normalize", f"{LEGACY_AUDIT.topic}: {exc}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # incl. NormalizationError
         return DeadLetter("normalize", f"{type(exc).__name__}: {exc}")
+    extra: Headers = ()
+    rate = options.sample_rates.get(route.name)
+    if rate is not None and not security_relevant(event.record):
+        # kept by the sample: one record stands for 1/rate (security events all stay)
+        if not in_sample(key, rate):
+            return Sampled(key, route.name)
+        extra = (("cf.sample_rate", repr(rate).encode()),)
     try:
-        return Output(key or record["event_id"].encode(), codecs.encode_siem(record))
-    except (ValueError, TypeError) as exc:
+        sends = [Send(route.name, route.topic,
+                      codecs.encode(event.schema, _mask(options, route.name, event.record)),
+                      extra)]
+        if legacy is not None:
+            value = codecs.encode_siem(_mask(options, LEGACY_AUDIT.name, legacy))
+            sends.append(Send(LEGACY_AUDIT.name, LEGACY_AUDIT.topic, value))
+    except (ValueError, TypeError, KeyError) as exc:
         return DeadLetter("encode", f"{type(exc).__name__}: {exc}")
+    return Output(key, tuple(sends), digest)

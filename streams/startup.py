@@ -1,7 +1,7 @@
 """Before the worker consumes: create missing topics, check co-partitioning, register schemas.
 
 Runs once per worker process from ``StreamsApp.on_first_start`` (blocking clients, in a
-thread). Creating ``cloudflare.audit_logs.v1`` here means a broker with topic
+thread). Creating the raw topics (``cloudflare.<dataset>.v1``) here means a broker with topic
 auto-creation never makes it with its default partition count.
 """
 
@@ -82,7 +82,7 @@ def resolve_replication(admin: AdminClient, replication: int) -> int:
 
 
 def prepare(settings: Settings) -> tuple[Codecs, int]:
-    """Create and check topics, register ``siem.audit``; return codecs and changelog replicas."""
+    """Create and check topics, register every SIEM schema; return codecs and changelog replicas."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     ensure_topics(admin, CO_PARTITIONED, settings.topic_partitions, settings.replication_factor)
     counts = partition_counts(admin, CO_PARTITIONED)

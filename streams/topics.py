@@ -5,30 +5,35 @@ from __future__ import annotations
 from faust.types import TopicT
 
 from .app import app, settings
+from .routing import DATASETS, LEGACY_AUDIT, ROUTES
+
+BY_TOPIC = {d.topic: d for d in DATASETS}
+
+#: route name -> SIEM topic; the OCSF class schema decides the route (streams.routing)
+SIEM_TOPICS: dict[str, str] = {r.name: r.topic for r in ROUTES}
 
 RAW_AUDIT_LOGS = "cloudflare.audit_logs.v1"
-SIEM_AUDIT = "siem.audit.v1"
+#: deprecated flattened audit output (``schemas/siem.audit.avsc``); STREAMS_LEGACY_AUDIT
+SIEM_AUDIT = LEGACY_AUDIT.topic
 DLQ = "cloudflare.dlq.v1"
 SEEN_TABLE = "audit_logs-seen"
 
+#: the raw datasets this worker consumes (STREAMS_DATASETS)
+ENABLED = tuple(d for d in DATASETS if d.name in settings.datasets)
+
 #: Topics that must exist with the same partition count before the worker consumes:
 #: under exactly-once, output for source partition p is written in p's transaction.
-CO_PARTITIONED: tuple[str, ...] = (RAW_AUDIT_LOGS, SIEM_AUDIT, DLQ)
+CO_PARTITIONED: tuple[str, ...] = (
+    *(d.topic for d in ENABLED), *SIEM_TOPICS.values(), SIEM_AUDIT, DLQ,
+)
 
-# Faust channels: raw bytes in and out (Avro is done by streams.codecs; never pickle).
-
-
-def _bytes_topic(name: str) -> TopicT:
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
-
-
-raw_audit_logs = _bytes_topic(RAW_AUDIT_LOGS)
-siem_audit = _bytes_topic(SIEM_AUDIT)
-dead_letters = _bytes_topic(DLQ)
+# Faust channel: raw bytes in (Avro is done by streams.codecs; never pickle).
+#: every enabled raw topic as one Faust channel (one agent, one stream: see streams.agents)
+raw_topics: TopicT = app.topic(
+    *(d.topic for d in ENABLED),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.topic_partitions,
+)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from infra.procs import Service
 from schemas.registry import Decoder, registry_client
@@ -105,6 +105,9 @@ def streams_env(stack: Any, tmp_path: Path, app_id: str) -> dict[str, str]:
         STREAMS_APP_ID=app_id,
         STREAMS_DATADIR=str(tmp_path / f"faust-{app_id}"),
         STREAMS_SESSION_TIMEOUT_S="10",
+        # these tests check the audit pipeline; a worker over every raw topic would first
+        # work through the other tests' raw history (tests/e2e/test_streams_*_e2e.py)
+        STREAMS_DATASETS="audit_logs",
     )
     return env
 
@@ -238,3 +241,67 @@ def start_connector_at(tmp_path: Path, env: dict[str, str], clock_offset_s: floa
         log_path=tmp_path / f"{tag}.log",
     ).start()
 
+
+
+# --- the streams worker over every raw topic (tests/e2e/test_streams_*_e2e.py) ---------
+
+
+RawMessage = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def produce(stack: Any, messages: list[RawMessage]) -> None:
+    """Produce ``(topic, key, value, headers)`` in order, partitioned like the connector."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": stack.bootstrap, "partitioner": "murmur2_random",
+                         "enable.idempotence": True, "linger.ms": 20})
+    for topic, key, value, headers in messages:
+        producer.produce(topic, key=key, value=value, headers=headers)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def count_keys(stack: Any, topic: str, keys: set[bytes]) -> tuple[dict[bytes, int], list[Message]]:
+    """How often each of ``keys`` is in ``topic`` (read_committed), and those messages."""
+    counts: dict[bytes, int] = {}
+    found = [m for m in read_topic(stack, topic, timeout_s=60) if m.key in keys]
+    for message in found:
+        assert message.key is not None
+        counts[message.key] = counts.get(message.key, 0) + 1
+    return counts, found
+
+
+def skip_history(stack: Any, group: str, topics: list[str]) -> None:
+    """Commit ``group``'s offsets at the end of ``topics`` (created if missing), so that a
+    new worker starts after the raw records earlier tests left there, not at the start."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap})
+    existing = admin.list_topics(timeout=30).topics
+    missing = [NewTopic(t, num_partitions=3) for t in topics if t not in existing]
+    for future in (admin.create_topics(missing).values() if missing else ()):
+        try:
+            future.result()
+        except Exception:  # noqa: BLE001 - created concurrently
+            pass
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        offsets = []
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=30).topics[topic]
+            for partition in meta.partitions:
+                deadline = time.monotonic() + 30
+                while True:  # a topic created just now may not have a leader yet
+                    try:
+                        _, high = consumer.get_watermark_offsets(
+                            TopicPartition(topic, partition), timeout=10)
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+                offsets.append(TopicPartition(topic, partition, high))
+        consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()

@@ -21,6 +21,7 @@ from streams.codecs import SIEM_AUDIT_SUBJECT, connect
 from streams.dlq import DeadLetter
 from streams.normalize import normalize
 from streams.pipeline import Duplicate, Output, process
+from streams.routing import ROUTES
 
 RAW = {"id": "evt-1", "when": "2024-05-01T12:34:56Z", "action": {"type": "login", "result": True}}
 
@@ -48,10 +49,14 @@ def raw_encoder(registry: MockRegistry) -> Encoder:
     return Encoder(schema_id, schemas.load("cloudflare.audit_logs"))
 
 
-def test_connect_registers_siem_schema_backward(registry):
+def test_connect_registers_every_siem_schema_backward(registry):
     codecs = connect(registry)
-    assert registry.compatibility == {SIEM_AUDIT_SUBJECT: "BACKWARD"}
+    subjects = {f"{r.topic}-value" for r in ROUTES}
+    assert registry.compatibility == dict.fromkeys({SIEM_AUDIT_SUBJECT, *subjects}, "BACKWARD")
     assert registry.get_latest_version(SIEM_AUDIT_SUBJECT).schema_id == codecs.siem.schema_id
+    for route in ROUTES:
+        latest = registry.get_latest_version(f"{route.topic}-value")
+        assert latest.schema_id == codecs.ocsf[route.schema].schema_id
 
 
 def test_siem_round_trip(registry):
@@ -66,7 +71,10 @@ def test_process_outputs_new_events(registry, raw_encoder):
     outcome = process(b"evt-1", raw_encoder.encode(RAW), {"cf.scope": b"account:a"}, {}, codecs)
     assert isinstance(outcome, Output)
     assert outcome.key == b"evt-1"
-    assert codecs.raw.decode(outcome.value)["account_uid"] == "a"
+    auth, legacy = outcome.sends
+    assert (auth.topic, legacy.topic) == ("siem.authentication.v1", "siem.audit.v1")
+    assert codecs.raw.decode(auth.value)["cloud"]["account"]["uid"] == "a"
+    assert codecs.raw.decode(legacy.value)["account_uid"] == "a"
 
 
 def test_process_drops_seen_keys_without_decoding(registry):
@@ -94,4 +102,6 @@ def test_process_dead_letters_undecodable_values(registry, value):
 def test_process_dead_letters_unnormalizable_records(registry, raw_encoder):
     value = raw_encoder.encode({**RAW, "when": "not a time"})
     outcome = process(b"evt-1", value, None, {}, connect(registry))
-    assert outcome == DeadLetter("normalize", "unparseable `when` 'not a time'")
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.stage == "normalize"
+    assert "not a time" in outcome.reason

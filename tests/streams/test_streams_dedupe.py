@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.dedupe import expire, expired, first_sighting
+from streams.dedupe import (
+    expire,
+    expired,
+    first_sighting,
+    repeated_state,
+    state_digest,
+    tables,
+)
+from streams.routing import DATASETS
 
 NOW = 1_700_000_000
 HORIZON = 7 * 24 * 3600
@@ -43,3 +51,23 @@ def test_expire_on_an_empty_store_is_a_no_op():
         raise AssertionError(key)
 
     assert asyncio.run(expire({}, tombstone, NOW, HORIZON)) == 0
+
+
+def test_one_table_per_raw_topic_co_partitioned_with_it():
+    from streams.app import settings
+
+    assert sorted(tables) == sorted(d.name for d in DATASETS)
+    for dataset in DATASETS:
+        table = tables[dataset.name]
+        assert table.name == dataset.table
+        assert table.partitions == settings.topic_partitions
+
+
+def test_roster_state_digest_and_repeats():
+    state = {"id": "u1", "email": "a@example.com", "roles": [{"name": "Admin"}]}
+    digest = state_digest(state)
+    assert digest == state_digest(dict(reversed(list(state.items()))))  # key order is irrelevant
+    assert digest != state_digest({**state, "roles": []})
+    assert repeated_state({b"k": digest}, b"k", digest)
+    assert not repeated_state({b"k": digest}, b"k", state_digest({**state, "email": "b@x.io"}))
+    assert not repeated_state({}, b"k", digest)

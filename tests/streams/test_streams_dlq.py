@@ -65,7 +65,7 @@ def test_agent_sends_garbage_to_the_dlq_and_keeps_going(monkeypatch: pytest.Monk
         app.loop = asyncio.get_running_loop()
         app.finalize()
         app.flow_control.resume()
-        async with agents.process_audit_logs.test_context() as agent:
+        async with agents.process_raw.test_context() as agent:
             await agent.put(b"\x00\x00\x00\x00\x07garbage", key=b"k1", partition=1)
             await agent.put(b"not avro at all", key=b"k2", partition=1)
 

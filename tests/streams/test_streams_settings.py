@@ -40,9 +40,45 @@ def test_from_env():
     )
 
 
+def test_route_settings():
+    s = Settings.from_env(
+        {
+            "STREAMS_SAMPLE_HTTP_ACTIVITY": "0.25",
+            "STREAMS_MASK_AUTHENTICATION": "email,ip",
+            "STREAMS_MASK_HTTP_ACTIVITY": "ip",
+            "STREAMS_MASK_AUDIT": "email",
+            "STREAMS_MASK_KEY": "s3cret",
+            "STREAMS_LEGACY_AUDIT": "false",
+            "STREAMS_METRICS_PORT": "9401",
+        }
+    )
+    assert s.sample_rates == {"http_activity": 0.25}
+    assert s.masks == {
+        "authentication": frozenset({"email", "ip"}),
+        "http_activity": frozenset({"ip"}),
+        "audit": frozenset({"email"}),
+    }
+    assert s.mask_key == b"s3cret"
+    assert "s3cret" not in repr(s)
+    assert (s.legacy_audit, s.metrics_port) == (False, 9401)
+
+
+def test_route_defaults():
+    s = Settings.from_env({"STREAMS_SAMPLE_HTTP_ACTIVITY": "1"})
+    assert (s.sample_rates, s.masks, s.mask_key, s.legacy_audit, s.metrics_port) == (
+        {}, {}, None, True, 0
+    )
+
+
 @pytest.mark.parametrize(
     "env",
     [
+        {"STREAMS_SAMPLE_HTTP_ACTIVITY": "0"},
+        {"STREAMS_SAMPLE_HTTP_ACTIVITY": "1.5"},
+        {"STREAMS_SAMPLE_HTTP_ACTIVITY": "half"},
+        {"STREAMS_MASK_INVENTORY": "email,phone"},
+        {"STREAMS_LEGACY_AUDIT": "maybe"},
+        {"STREAMS_METRICS_PORT": "70000"},
         {"STREAMS_PROCESSING_GUARANTEE": "at_most_once"},
         {"CFKAFKA_TOPIC_PARTITIONS": "three"},
         {"STREAMS_DEDUP_HORIZON_S": "0"},

@@ -1,0 +1,105 @@
+"""Prometheus metrics of the streams worker (served on ``STREAMS_METRICS_PORT`` when set).
+
+Labels: ``agent`` is the raw dataset an agent consumes (``http_requests``), ``route`` the
+SIEM route (``http_activity``, ``audit`` for the deprecated ``siem.audit.v1``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+EVENTS_IN = Counter("cfkafka_streams_events_in_total", "Raw records consumed", ["agent"])
+EVENTS_OUT = Counter(
+    "cfkafka_streams_events_out_total", "SIEM records written", ["agent", "route"]
+)
+DUPLICATES = Counter(
+    "cfkafka_streams_duplicates_total",
+    "Raw records dropped as duplicates (rosters: a repeat of the user's last state)",
+    ["agent"],
+)
+SAMPLED = Counter(
+    "cfkafka_streams_sampled_out_total", "Events dropped by a route's sample", ["agent", "route"]
+)
+REMOVALS = Counter(
+    "cfkafka_streams_roster_removals_total", "Roster tombstones (users removed)", ["agent"]
+)
+DEAD_LETTERS = Counter(
+    "cfkafka_streams_dead_letters_total", "Raw records sent to the DLQ", ["agent", "stage"]
+)
+LAG = Gauge(
+    "cfkafka_streams_lag_seconds",
+    "Processing lag: now minus the Kafka timestamp of the last record processed",
+    ["agent"],
+)
+LAST_EVENT = Gauge(
+    "cfkafka_streams_last_event_timestamp_seconds",
+    "When the agent last processed a record (epoch seconds)",
+    ["agent"],
+)
+
+
+@dataclass
+class AgentMetrics:
+    """One agent's metric children (label lookups done once, not per event)."""
+
+    agent: str
+    received: int = 0
+    last_event: float | None = None
+    _children: dict[str, Any] = field(default_factory=dict, repr=False)
+    _labelled: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        """Bind the children that do not depend on a route or stage."""
+        self._children.update(
+            events_in=EVENTS_IN.labels(self.agent),
+            duplicates=DUPLICATES.labels(self.agent),
+            removals=REMOVALS.labels(self.agent),
+            lag=LAG.labels(self.agent),
+            last=LAST_EVENT.labels(self.agent),
+        )
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._labelled.get(key)
+        if child is None:
+            child = self._labelled[key] = metric.labels(self.agent, *labels)
+        return child
+
+    def consumed(self, timestamp: float | None) -> None:
+        """One raw record consumed; ``timestamp`` is its Kafka timestamp (epoch seconds)."""
+        now = time.time()
+        self.received += 1
+        self.last_event = now
+        self._children["events_in"].inc()
+        self._children["last"].set(now)
+        if timestamp:
+            self._children["lag"].set(max(0.0, now - timestamp))
+
+    def sent(self, route: str) -> None:
+        """One SIEM record written to ``route``."""
+        self._child(EVENTS_OUT, route).inc()
+
+    def duplicate(self) -> None:
+        """One duplicate dropped."""
+        self._children["duplicates"].inc()
+
+    def sampled(self, route: str) -> None:
+        """One event dropped by ``route``'s sample."""
+        self._child(SAMPLED, route).inc()
+
+    def removed(self) -> None:
+        """One roster tombstone."""
+        self._children["removals"].inc()
+
+    def dead_letter(self, stage: str) -> None:
+        """One record dead-lettered at ``stage``."""
+        self._child(DEAD_LETTERS, stage).inc()
+
+    def status(self) -> dict[str, Any]:
+        """The agent's line in ``/health``."""
+        age = None if self.last_event is None else round(time.time() - self.last_event, 1)
+        return {"agent": self.agent, "received": self.received, "last_event_age_s": age}
