@@ -232,7 +232,8 @@ async def commit() -> None:
 async def announce_ready() -> None:
     """Log ``STREAMS READY`` once tables are recovered and partitions are assigned."""
     global ready  # noqa: PLW0603 - one flag for /health
-    while not app.consumer.assignment():
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    while not (app.consumer.assignment() and recovery.completed.is_set()):
         await asyncio.sleep(0.2)
     assigned: dict[str, list[int]] = {}
     for tp in app.consumer.assignment():

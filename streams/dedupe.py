@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from . import restore
 from .app import app, settings
 from .routing import Dataset
 from .topics import ENABLED
@@ -124,3 +125,36 @@ async def expire_seen() -> None:
                 "dedup table %s: expired %d keys older than %ds",
                 dataset.table, n, settings.dedup_horizon_s,
             )
+
+
+async def catch_up(sender: Any, *_: Any, signal: Any = None, **__: Any) -> None:
+    """Read the active changelog partitions to their end before the raw partitions resume
+    (``streams.restore``: Faust's recovery can skip them after a crash)."""
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    by_topic: dict[str, Any] = {}
+    starts: dict[tuple[str, int], int | None] = {}
+    for table in tables.values():
+        tps = recovery.actives_for_table.get(table, set())
+        if tps:
+            by_topic[table.changelog_topic.get_topic_name()] = table
+            starts.update(restore.starts_for(table, tps))
+    if not starts:
+        return
+    began = time.monotonic()
+    conf = {"bootstrap.servers": settings.bootstrap_servers}
+    records, read = await asyncio.to_thread(restore.read_to_end, conf, starts)
+    applied: dict[str, int] = {}
+    for topic, table in by_topic.items():
+        mine = [r for r in records if r.topic == topic]
+        if mine:
+            applied[table.name] = restore.apply(table, mine)
+    fresh = sum(1 for start in starts.values() if start is None)
+    log.info(
+        "tables caught up with their changelogs in %.1f s: %d partitions (%d from the log"
+        " start), %d records read, %s",
+        time.monotonic() - began, len(starts), fresh, read,
+        ", ".join(f"{n}={k}" for n, k in sorted(applied.items())) or "nothing to apply",
+    )
+
+
+app.on_rebalance_complete.connect(catch_up)  # type: ignore[arg-type]  # mode types it narrowly
