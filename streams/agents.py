@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -13,15 +14,21 @@ from typing import Any
 from schemas.registry import registry_client
 
 from . import dlq
+from .alerts import default_rules
+from .alerts.base import Rule
 from .app import app, settings
 from .codecs import Codecs, connect
-from .dedupe import tables
+from .dedupe import ALERT_TABLE, SWEEP_INTERVAL_S, tables, tombstone_writer
+from .dlq import DeadLetter
+from .enrich import Enricher, Roster, ThreatList
 from .masking import Masker
 from .metrics import AgentMetrics
-from .pipeline import Duplicate, Options, Output, Removed, Sampled, process
+from .ocsf import conform
+from .pipeline import Duplicate, Options, Output, Removed, Sampled, alert_partition, process
 from .progress import Progress
-from .routing import DATASETS, Dataset
-from .topics import BY_TOPIC, DLQ, ENABLED, raw_topics
+from .roster_reader import RosterReader
+from .routing import ALERTS, DATASETS, Dataset
+from .topics import ALERT_EVENTS, BY_TOPIC, DLQ, ENABLED, alert_events, raw_topics
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +43,33 @@ COMMIT_INTERVAL_S = 1.0
 #: are co-partitioned, so Faust puts them in one group).
 processing = asyncio.Lock()
 
+#: the roster join's state (every roster partition, read by ``roster_reader``)
+ROSTER = Roster()
+
+
+def _enricher() -> Enricher | None:
+    if not settings.enrich:
+        return None
+    lists = [ThreatList(path) for path in settings.threat_lists]
+    return Enricher.default(
+        account_names=settings.account_names,
+        zone_names=settings.zone_names,
+        roster=ROSTER,
+        threat_lists=lists,
+    )
+
+
 #: per-route behaviour, from the settings read once in streams.app
 OPTIONS = Options(
     legacy_audit=settings.legacy_audit,
     sample_rates=dict(settings.sample_rates),
     maskers={route: Masker(kinds, settings.mask_key) for route, kinds in settings.masks.items()},
+    enricher=_enricher(),
+    alert_rules=default_rules(settings.alert_config) if settings.alerts else (),
+    alert_topic=ALERT_EVENTS,
 )
+#: rule uid -> rule (the alert agent's dispatch)
+RULES: dict[str, Rule] = {rule.uid: rule for rule in OPTIONS.alert_rules}
 
 
 @dataclass
@@ -53,6 +81,7 @@ class Stats:
     duplicates: int = 0
     sampled_out: int = 0
     dead_letters: int = 0
+    alerts: int = 0
     redelivered: int = 0
     rereads: int = 0
 
@@ -103,7 +132,12 @@ async def handle(event: Any, dataset: Dataset | None = None, table: Any = None) 
         state = outcome.state if dataset.roster else int(time.time())
         await remember(table, outcome.key, state, message)
         for send in outcome.sends:
-            await publish(send.topic, outcome.key, send.value, message, list(send.headers) or None)
+            if send.key is None:
+                await publish(send.topic, outcome.key, send.value, message,
+                              list(send.headers) or None)
+            else:  # an alert-rule input: to its subject's partition
+                partition = alert_partition(send.key, settings.topic_partitions)
+                await publish(send.topic, send.key, send.value, message, None, partition)
             counters.sent(send.route)
         stats.sent += 1
     else:
@@ -128,8 +162,10 @@ async def publish(
     value: bytes | None,
     source: Any,
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> None:
-    """Write to ``topic``'s partition equal to the source's, in the source partition's transaction.
+    """Write to ``topic``'s partition equal to the source's (or ``partition``), in the source
+    partition's transaction.
 
     Not ``Topic.send``: under exactly_once Faust picks the transaction from the *consumer's*
     metadata for the destination topic, which has none for topics the worker only writes,
@@ -141,11 +177,12 @@ async def publish(
         group = app.assignor.group_for_topic(source.topic)
         transactional_id = f"{app.conf.id}-{group}-{source.partition}"
     await app.producer.send(
-        topic, key, value, source.partition, None, headers, transactional_id=transactional_id
+        topic, key, value, source.partition if partition is None else partition, None, headers,
+        transactional_id=transactional_id,
     )
 
 
-async def remember(table: Any, key: bytes, value: int | str | None, source: Any) -> None:
+async def remember(table: Any, key: bytes, value: Any, source: Any) -> None:
     """Set (None: delete) ``key`` in the local table and write its changelog record in the
     source partition's transaction, before the event is acked.
 
@@ -164,19 +201,14 @@ async def remember(table: Any, key: bytes, value: int | str | None, source: Any)
     await publish(table.changelog_topic.get_topic_name(), key, payload, source)
 
 
-@app.agent(raw_topics, name="raw")
-async def process_raw(stream: Any) -> None:
-    """Consume every enabled raw topic (read_committed under exactly_once).
+async def consume(stream: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
+    """Handle each event of ``stream`` under ``processing`` and ack it.
 
-    One agent over all raw topics (one multi-topic channel) dispatching by topic: the
-    events are serialized by ``processing`` anyway, and one stream is the shape the kill -9
-    tests run. An offset re-read after a hole (see ``commit``) that this worker already
-    processed in the open transaction is acked without being processed again.
+    An offset re-read after a hole (see ``commit``) that this worker already processed in
+    the open transaction is acked without being processed again.
     """
     async for event in stream.events():
         message = event.message
-        # only enabled raw topics reach this channel (a test harness: ``<internal>``)
-        dataset = BY_TOPIC.get(message.topic, ENABLED[0])
         async with processing:
             generation = app.consumer_generation_id
             committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
@@ -187,9 +219,92 @@ async def process_raw(stream: Any) -> None:
                 # the open transaction or already committed
                 stats.redelivered += 1
             else:
-                await handle(event, dataset, tables[dataset.name])
+                await handler(event)
                 progress.mark(generation, message.tp, message.offset)
             event.ack()
+
+
+async def handle_raw(event: Any) -> None:
+    """Dispatch a raw event to its dataset (only enabled raw topics reach the channel; a
+    test harness: ``<internal>``)."""
+    dataset = BY_TOPIC.get(event.message.topic, ENABLED[0])
+    await handle(event, dataset, tables[dataset.name])
+
+
+@app.agent(raw_topics, name="raw")
+async def process_raw(stream: Any) -> None:
+    """Consume every enabled raw topic (read_committed under exactly_once).
+
+    One agent over all raw topics (one multi-topic channel): the events are serialized by
+    ``processing`` anyway, and one stream is the shape the kill -9 tests run.
+    """
+    await consume(stream, handle_raw)
+
+
+async def handle_alert_input(event: Any) -> None:
+    """Run one rule on one event with the subject's state; publish its findings.
+
+    Inputs come from ``handle`` (``streams.pipeline.alert_inputs``), keyed
+    ``<rule uid>|<subject>``; the state table ``alert-state`` is co-partitioned with them.
+    """
+    message = event.message
+    table = tables[ALERT_TABLE]
+    try:
+        body = json.loads(message.value)
+        rule, record = RULES[body["rule"]], body["event"]
+        if not isinstance(record, dict):
+            msg = "event is not an object"
+            raise TypeError(msg)  # noqa: TRY301
+    except (ValueError, KeyError, TypeError) as exc:
+        letter = DeadLetter("decode", f"alert input: {type(exc).__name__}: {exc}")
+        headers = dlq.headers(letter, message.topic, message.partition, message.offset,
+                              datetime.now(UTC))
+        await publish(DLQ, message.key, message.value, message, headers)
+        stats.dead_letters += 1
+        return
+    state = table.data.get(message.key)
+    new_state, findings = rule.step(state, record, int(message.timestamp * 1000))
+    if new_state is None:
+        if state is not None:
+            await remember(table, message.key, None, message)
+    elif new_state != state:
+        await remember(table, message.key, new_state, message)
+    for finding in findings:
+        value = codecs().encode_alert(conform(ALERTS.schema, finding))
+        uid = str(finding.get("finding_info", {}).get("uid") or "").encode() or message.key
+        await publish(ALERTS.topic, uid, value, message)
+        stats.alerts += 1
+        log.info("alert %s: %s", rule.uid, finding.get("message") or finding.get("finding_info"))
+
+
+async def process_alerts(stream: Any) -> None:
+    """Consume the alert-rule inputs (``ALERT_EVENTS``) when ``STREAMS_ALERTS`` is on."""
+    await consume(stream, handle_alert_input)
+
+
+if settings.alerts:
+    alerts_agent = app.agent(alert_events, name="alerts")(process_alerts)
+
+
+@app.timer(interval=SWEEP_INTERVAL_S)  # type: ignore[untyped-decorator]
+async def sweep_alert_states() -> None:
+    """Delete rule states that carry no information any more (bounded table, tombstones)."""
+    if ALERT_TABLE not in tables:
+        return
+    table = tables[ALERT_TABLE]
+    now_ms = int(time.time() * 1000)
+    spent = []
+    for key, state in list(table.data.items()):
+        rule = RULES.get(key.split(b"|", 1)[0].decode(errors="replace"))
+        expires = rule.expires_at(state) if rule is not None and state else now_ms
+        if expires is not None and expires <= now_ms:
+            spent.append(key)
+    tombstone = tombstone_writer(table)
+    for key in spent:
+        table.data.pop(key, None)
+        await tombstone(key)
+    if spent:
+        log.info("alert state: swept %d spent rule states", len(spent))
 
 
 @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]
@@ -248,6 +363,20 @@ def status() -> list[dict[str, Any]]:
     """``/health``: one line per agent; unhealthy before partitions are assigned or stopping."""
     healthy = ready and not app.should_stop
     return [{**m.status(), "healthy": healthy} for m in metrics.values()]
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def roster_reader() -> None:
+    """Follow every partition of the roster topics into ``ROSTER`` (the join by email)."""
+    if OPTIONS.enricher is None:
+        return
+    reader = RosterReader({"bootstrap.servers": settings.bootstrap_servers},
+                          codecs().decode_raw, ROSTER)
+    reader.start()
+    try:
+        await app.wait_until_stopped()
+    finally:
+        reader.stop()
 
 
 @app.task  # type: ignore[untyped-decorator]

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import io
 import logging
 import os
 import shutil
+import signal
+import sys
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faust
 
+from .alerts import AlertConfig
 from .masking import parse_kinds
 from .routing import DATASETS, LEGACY_AUDIT, ROUTES, SAMPLED_ROUTES
 
@@ -97,6 +104,42 @@ def _masks(env: Mapping[str, str]) -> dict[str, frozenset[str]]:
     return masks
 
 
+def _names(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """``id=name,id=name`` -> dict (names may contain spaces, not commas)."""
+    names: dict[str, str] = {}
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        ident, sep, label = item.partition("=")
+        if not sep or not ident.strip() or not label.strip():
+            msg = f"{name}: expected id=name pairs separated by commas, got {item.strip()!r}"
+            raise ConfigError(msg)
+        names[ident.strip()] = label.strip()
+    return names
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+
+
+def _alert_config(env: Mapping[str, str]) -> AlertConfig:
+    """``STREAMS_ALERT_<FIELD>`` for each number or flag of ``AlertConfig``."""
+    values: dict[str, Any] = {}
+    defaults = AlertConfig()
+    for item in dataclasses.fields(AlertConfig):
+        default = getattr(defaults, item.name)
+        name = f"STREAMS_ALERT_{item.name.upper()}"
+        if isinstance(default, bool):
+            values[item.name] = _bool(env, name, default)
+        elif isinstance(default, int):
+            values[item.name] = _int(env, name, default)
+    try:
+        return AlertConfig(**values)
+    except ValueError as exc:
+        msg = f"STREAMS_ALERT_*: {exc}"
+        raise ConfigError(msg) from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Streams worker settings (DESIGN.md "Environment variables")."""
@@ -122,6 +165,15 @@ class Settings:
     #: HMAC key of the keyed-hash masking (None: fixed masks)
     mask_key: bytes | None = field(default=None, repr=False)
     metrics_port: int = 0
+    #: enrich SIEM records (names, roster join, user agent, IP class, threat lists)
+    enrich: bool = True
+    account_names: Mapping[str, str] = field(default_factory=dict)
+    zone_names: Mapping[str, str] = field(default_factory=dict)
+    #: IP/CIDR list files matched against source IPs (reloaded when they change)
+    threat_lists: tuple[str, ...] = ()
+    #: run the alert rules (``siem.alerts.v1``)
+    alerts: bool = True
+    alert_config: AlertConfig = field(default_factory=AlertConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -144,6 +196,12 @@ class Settings:
             masks=_masks(env),
             mask_key=env.get("STREAMS_MASK_KEY", "").encode() or None,
             metrics_port=_int(env, "STREAMS_METRICS_PORT", d.metrics_port),
+            enrich=_bool(env, "STREAMS_ENRICH", d.enrich),
+            account_names=_names(env, "STREAMS_ACCOUNT_NAMES"),
+            zone_names=_names(env, "STREAMS_ZONE_NAMES"),
+            threat_lists=_paths(env, "STREAMS_THREAT_LISTS"),
+            alerts=_bool(env, "STREAMS_ALERTS", d.alerts),
+            alert_config=_alert_config(env),
         )
         if settings.processing_guarantee not in GUARANTEES:
             msg = f"STREAMS_PROCESSING_GUARANTEE must be one of {GUARANTEES}"
@@ -164,6 +222,21 @@ class Settings:
         """Faust broker URL(s): ``kafka://host:port;kafka://host2:port``."""
         hosts = [h.strip() for h in self.bootstrap_servers.split(",") if h.strip()]
         return ";".join(f"kafka://{h}" for h in hosts)
+
+
+def dump_tasks() -> None:
+    """Log the stack of every asyncio task and thread (``kill -USR1 <worker pid>``): what a
+    worker that stopped making progress is waiting for."""
+    lines = []
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(limit=12, file=out)
+        lines.append(out.getvalue())
+    log.warning("asyncio tasks (%d):\n%s", len(lines), "\n".join(lines))
+    out = io.StringIO()
+    for ident, frame in sys._current_frames().items():  # noqa: SLF001 - diagnostics
+        out.write(f"thread {ident}:\n{''.join(traceback.format_stack(frame, limit=12))}\n")
+    log.warning("threads:\n%s", out.getvalue())
 
 
 class StreamsApp(faust.App):
@@ -193,6 +266,8 @@ class StreamsApp(faust.App):
     async def on_first_start(self) -> None:
         """Create/check topics and register schemas (blocking clients, in a thread)."""
         await super().on_first_start()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         self.discard_unclean_state()
         from .startup import prepare  # imports codecs/topics, which import this module
 
@@ -200,7 +275,7 @@ class StreamsApp(faust.App):
         self.conf.topic_replication_factor = replicas
         log.info(
             "streams %s: guarantee=%s store=%s partitions=%d dedup_horizon=%ds legacy_audit=%s"
-            " sample=%s mask=%s (%s) datasets=%s",
+            " sample=%s mask=%s (%s) datasets=%s enrich=%s threat_lists=%s alerts=%s",
             settings.app_id,
             settings.processing_guarantee,
             settings.store,
@@ -211,6 +286,9 @@ class StreamsApp(faust.App):
             {k: ",".join(sorted(v)) for k, v in settings.masks.items()} or "off",
             "keyed" if settings.mask_key else "fixed",
             ",".join(settings.datasets),
+            settings.enrich,
+            ",".join(settings.threat_lists) or "none",
+            settings.alerts,
         )
 
     async def on_shutdown(self) -> None:
@@ -245,4 +323,9 @@ app = StreamsApp(
     broker_commit_every=2**31,
     # Expiry of the dedup table is ours (streams.dedupe); no windowed-table cleanup.
     table_cleanup_interval=3600.0,
+    # Faust compares the store's persisted offset with a changelog "highwater" it takes from
+    # a fetch cache (-1 when the partition was not fetched yet: streams.restore) and would
+    # crash a worker that gets back a partition it restored before. The worker reads each
+    # changelog partition to its real end itself after every rebalance.
+    recovery_consistency_check=False,
 )

@@ -51,8 +51,16 @@ def _table(dataset: Dataset) -> Any:
     )
 
 
-#: dataset name -> its dedup table
+#: dataset name -> its dedup table; ``ALERT_TABLE`` -> the alert rules' state
 tables: dict[str, Any] = {d.name: _table(d) for d in ENABLED}
+ALERT_TABLE = "alert-state"
+if settings.alerts:
+    tables[ALERT_TABLE] = app.Table(
+        ALERT_TABLE,
+        key_type=bytes,
+        partitions=settings.topic_partitions,
+        help="<rule uid>|<subject> -> the rule's state (JSON); spent states are swept.",
+    )
 
 #: How often the expiry timer runs: a tenth of the horizon, between 1 s and 10 min.
 SWEEP_INTERVAL_S = float(min(max(settings.dedup_horizon_s // 10, 1), 600))
@@ -96,7 +104,7 @@ async def expire(
     return len(keys)
 
 
-def _tombstone(table: Any) -> Callable[[bytes], Awaitable[object]]:
+def tombstone_writer(table: Any) -> Callable[[bytes], Awaitable[object]]:
     # Not through the Table API: a timer has no current event (so no source partition),
     # and under exactly_once a changelog write outside an event would sit in a transaction
     # that only commits with that partition's next event, and time out on idle partitions.
@@ -118,7 +126,7 @@ async def expire_seen() -> None:
             continue
         table = tables[dataset.name]
         n = await expire(
-            table.data, _tombstone(table), int(time.time()), settings.dedup_horizon_s
+            table.data, tombstone_writer(table), int(time.time()), settings.dedup_horizon_s
         )
         if n:
             log.info(

@@ -7,32 +7,70 @@ applies the outcome (sends, table writes) inside the source partition's transact
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.registry import WireFormatError
 
+from .alerts.base import Rule
+from .alerts.engine import state_key
 from .codecs import Codecs
 from .dedupe import first_sighting, repeated_state, state_digest
 from .dlq import DeadLetter
+from .enrich import Enricher
 from .masking import Masker
 from .normalize import NormalizeError
 from .normalize import normalize as normalize_legacy
-from .ocsf import normalize
+from .ocsf import conform, normalize
 from .routing import DATASET, LEGACY_AUDIT, Dataset, in_sample, route_for, security_relevant
+
+log = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True)
 class Send:
-    """One SIEM record: ``value`` (Confluent Avro) to ``topic`` of ``route``."""
+    """One SIEM record: ``value`` (Confluent Avro) to ``topic`` of ``route``.
+
+    ``key`` set: an alert-rule input (JSON), sent under that key to the partition of the
+    key (``alert_partition``), not under the event's key to the source partition.
+    """
 
     route: str
     topic: str
     value: bytes
     headers: Headers = ()
+    key: bytes | None = None
+
+
+ALERT_ROUTE = "alert_events"
+
+
+def alert_partition(key: bytes, partitions: int) -> int:
+    """The partition of an alert-rule input (stable across processes: blake2b, not hash())."""
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def alert_inputs(
+    rules: tuple[Rule, ...], topic: str, record: Mapping[str, Any]
+) -> list[Send]:
+    """One ``Send`` per rule that looks at ``record``: ``{"rule", "event"}`` JSON, keyed by
+    the rule's state key for the event's subject."""
+    sends: list[Send] = []
+    for rule in rules:
+        subject = rule.subject(record)
+        if subject is None:
+            continue
+        value = json.dumps({"rule": rule.uid, "event": record}, separators=(",", ":"),
+                           default=str).encode()
+        sends.append(Send(ALERT_ROUTE, topic, value, (), state_key(rule.uid, subject).encode()))
+    return sends
 
 
 @dataclass(frozen=True)
@@ -81,6 +119,11 @@ class Options:
     legacy_audit: bool = True
     sample_rates: Mapping[str, float] = field(default_factory=dict)
     maskers: Mapping[str, Masker] = field(default_factory=dict)
+    #: alert rules whose inputs are sent to ``alert_topic`` (empty: no alerts)
+    alert_rules: tuple[Rule, ...] = ()
+    alert_topic: str = ""
+    #: adds names, roster context, user agent, IP class, threat matches (None: off)
+    enricher: Enricher | None = None
 
 
 DEFAULT_OPTIONS = Options()
@@ -98,6 +141,25 @@ def header(headers: Mapping[str, bytes] | None, name: str) -> str | None:
 def _mask(options: Options, route: str, record: dict[str, Any]) -> dict[str, Any]:
     masker = options.maskers.get(route)
     return masker.record(record) if masker else record
+
+
+def _enriched(enricher: Enricher | None, schema: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` enriched in place and shaped to its class schema.
+
+    Enrichment adds context and never holds an event back: a step that fails (a bug) is
+    logged and the record goes on with what it has (it still has to encode, or it is a
+    dead letter like any record that does not).
+    """
+    if enricher is None:
+        return record
+    try:
+        enricher.enrich(record)
+    except (ValueError, TypeError, KeyError, AttributeError, LookupError):
+        log.warning("enrichment failed for a %s record; sent without it", schema, exc_info=True)
+    try:
+        return conform(schema, record)
+    except (ValueError, TypeError, KeyError):
+        return record
 
 
 def process(
@@ -165,13 +227,16 @@ def _normalize(
         if not in_sample(key, rate):
             return Sampled(key, route.name)
         extra = (("cf.sample_rate", repr(rate).encode()),)
+    record = _enriched(options.enricher, event.schema, event.record)
     try:
         sends = [Send(route.name, route.topic,
-                      codecs.encode(event.schema, _mask(options, route.name, event.record)),
+                      codecs.encode(event.schema, _mask(options, route.name, record)),
                       extra)]
         if legacy is not None:
             value = codecs.encode_siem(_mask(options, LEGACY_AUDIT.name, legacy))
             sends.append(Send(LEGACY_AUDIT.name, LEGACY_AUDIT.topic, value))
+        if options.alert_rules:
+            sends += alert_inputs(options.alert_rules, options.alert_topic, record)
     except (ValueError, TypeError, KeyError) as exc:
         return DeadLetter("encode", f"{type(exc).__name__}: {exc}")
     return Output(key, tuple(sends), digest)

@@ -79,6 +79,8 @@ BY_SCHEMA: Mapping[str, Route] = {r.schema: r for r in ROUTES}
 BY_NAME: Mapping[str, Route] = {r.name: r for r in ROUTES}
 #: the deprecated flattened audit output (``siem.audit.v1``): a route for masking only
 LEGACY_AUDIT = Route("audit", "siem.audit.v1", "siem.audit")
+#: alert findings (OCSF Detection Finding) from ``streams.alerts``: not a class route
+ALERTS = Route("alerts", "siem.alerts.v1", "ocsf.detection_finding")
 #: routes that may be sampled (``STREAMS_SAMPLE_<ROUTE>``)
 SAMPLED_ROUTES: tuple[str, ...] = ("http_activity",)
 

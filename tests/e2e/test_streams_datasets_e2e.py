@@ -143,7 +143,32 @@ def _scenario(
             bad = f"{raw.account}/{raw.run}-no-snapshot".encode()
             later.append((topic, bad, value, [h for h in headers if h[0] != "cf.snapshot_at"]))
             dead[bad] = "normalize"
+    # Access denials for one user, three before the kill -9 and three after: the rule's state
+    # survives the crash (changelog) and the alert fires once, at the fifth
+    base = samples("access_requests", 1)[0]
+    email = f"{raw.run}-mallory@example.com"
+    for i in range(6):
+        record = {**base, "ray_id": f"{raw.run}d{i:05x}", "allowed": False, "action": "login",
+                  "user_email": email, "ip_address": "192.0.2.66",
+                  "created_at": f"2026-11-22T20:30:{10 + i:02d}Z"}
+        message = raw.message("access_requests", record)
+        (first if i < 3 else later).append(message)
+        expected["access_requests"][message[1]] = 1
     return first, later, expected, dead
+
+
+def _alerts(stack: Any, needle: str) -> list[dict[str, Any]]:
+    """Decoded ``siem.alerts.v1`` findings that mention ``needle``."""
+    from schemas.registry import Decoder
+
+    found = []
+    with registry_client(stack.registry_url) as client:
+        decoder = Decoder(client)
+        for message in read_topic(stack, "siem.alerts.v1", timeout_s=30):
+            finding = decoder.decode(message.value)
+            if needle in repr(finding):
+                found.append(finding)
+    return found
 
 
 def _outputs(stack: Any, expected: dict[str, dict[bytes, int]]) -> dict[str, dict[bytes, int]]:
@@ -195,6 +220,15 @@ def test_every_dataset_exactly_once_per_siem_topic_across_kill9(stack, tmp_path)
             wrong = {k: n for k, n in got[dataset].items() if counts[k] != n}
             assert not wrong, f"{dataset}: {list(wrong.items())[:5]}"
             assert got[dataset] == counts, dataset
+        def mallory_alerts() -> list[dict[str, Any]]:
+            return [f for f in _alerts(stack, f"{run}-mallory@example.com")
+                    if f["finding_info"]["analytic"]["uid"] == "cfkafka.auth.denials.user"]
+
+        wait_until(lambda: bool(mallory_alerts()), 120, "the Access denials alert", [worker])
+        time.sleep(2)
+        mallory = mallory_alerts()
+        assert len(mallory) == 1, mallory
+        assert len(mallory[0]["finding_info"]["related_events"]) == 5
         legacy, _ = count_keys(stack, "siem.audit.v1", set(expected["audit_logs"]))
         assert legacy == expected["audit_logs"]  # the deprecated flattened output, once each
         letters, messages = count_keys(stack, DLQ, set(dead))

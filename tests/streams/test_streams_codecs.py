@@ -51,8 +51,11 @@ def raw_encoder(registry: MockRegistry) -> Encoder:
 
 def test_connect_registers_every_siem_schema_backward(registry):
     codecs = connect(registry)
-    subjects = {f"{r.topic}-value" for r in ROUTES}
+    subjects = {f"{r.topic}-value" for r in ROUTES} | {"siem.alerts.v1-value"}
     assert registry.compatibility == dict.fromkeys({SIEM_AUDIT_SUBJECT, *subjects}, "BACKWARD")
+    assert codecs.alerts is not None
+    assert registry.get_latest_version("siem.alerts.v1-value").schema_id == (
+        codecs.alerts.schema_id)
     assert registry.get_latest_version(SIEM_AUDIT_SUBJECT).schema_id == codecs.siem.schema_id
     for route in ROUTES:
         latest = registry.get_latest_version(f"{route.topic}-value")

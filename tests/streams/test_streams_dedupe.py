@@ -56,7 +56,8 @@ def test_expire_on_an_empty_store_is_a_no_op():
 def test_one_table_per_raw_topic_co_partitioned_with_it():
     from streams.app import settings
 
-    assert sorted(tables) == sorted(d.name for d in DATASETS)
+    assert sorted(tables) == sorted([*(d.name for d in DATASETS), "alert-state"])
+    assert tables["alert-state"].partitions == settings.topic_partitions
     for dataset in DATASETS:
         table = tables[dataset.name]
         assert table.name == dataset.table

@@ -36,13 +36,13 @@ class Sent:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    async def __call__(self, topic, key, value, source, headers=None) -> None:
+    async def __call__(self, topic, key, value, source, headers=None, partition=None) -> None:
         self.calls.append(
             {
                 "topic": topic,
                 "key": key,
                 "value": value,
-                "partition": source.partition,
+                "partition": source.partition if partition is None else partition,
                 "headers": headers,
             }
         )
@@ -66,7 +66,7 @@ def test_agent_sends_garbage_to_the_dlq_and_keeps_going(monkeypatch: pytest.Monk
         app.finalize()
         app.flow_control.resume()
         async with agents.process_raw.test_context() as agent:
-            await agent.put(b"\x00\x00\x00\x00\x07garbage", key=b"k1", partition=1)
+            await agent.put(b"\x00\x00\x00\x00\x63garbage", key=b"k1", partition=1)
             await agent.put(b"not avro at all", key=b"k2", partition=1)
 
     asyncio.run(run())
@@ -75,13 +75,13 @@ def test_agent_sends_garbage_to_the_dlq_and_keeps_going(monkeypatch: pytest.Monk
     first, second = sent.calls
     assert (first["key"], first["value"], first["partition"]) == (
         b"k1",
-        b"\x00\x00\x00\x00\x07garbage",
+        b"\x00\x00\x00\x00\x63garbage",
         1,
     )
     got = dict(first["headers"])
     assert got["dlq.stage"] == b"decode"
     assert got["dlq.source.offset"] == b"0"
     assert got["dlq.source.partition"] == b"1"
-    assert b"unknown schema id 7" in got["dlq.reason"]
+    assert b"unknown schema id 99" in got["dlq.reason"]
     assert dict(second["headers"])["dlq.source.offset"] == b"1"
     assert second["key"] == b"k2"

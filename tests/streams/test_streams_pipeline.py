@@ -14,7 +14,6 @@ from test_streams_codecs import MockRegistry
 
 import schemas
 from schemas.registry import Encoder
-from streams.codecs import Codecs, connect
 from streams.dedupe import state_digest
 from streams.dlq import DeadLetter
 from streams.masking import Masker
@@ -66,19 +65,6 @@ class Raw:
             headers["cf.snapshot_at"] = SNAPSHOT_AT.encode()
         value = self.encoder(dataset).encode(topic_value(dataset, record))
         return key_of(dataset, record).encode(), value, headers
-
-
-@pytest.fixture
-def codecs() -> Codecs:
-    registry = MockRegistry()
-    found = connect(registry)
-    found.raw._client = registry  # noqa: SLF001 - same registry for raw schemas
-    return found
-
-
-@pytest.fixture
-def raw(codecs: Codecs) -> Raw:
-    return Raw(codecs.raw._client)  # noqa: SLF001
 
 
 @pytest.mark.parametrize("dataset", sorted(EXPECTED_TOPIC))
