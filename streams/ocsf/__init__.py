@@ -2,8 +2,10 @@
 
 ``normalize(dataset, key, record)`` maps one decoded ``cloudflare.<dataset>.v1`` value to an
 ``OcsfEvent``: the OCSF class, the Avro schema it is written in (``schemas/ocsf.*.avsc``, one
-per class) and the record. The mappings are declarative tables (``streams/ocsf/maps/``)
-applied by one engine (``streams/ocsf/engine.py``); docs/OCSF.md lists every mapping.
+per class) and the record. The mappings are declarative tables (``streams/ocsf/*_map.py``)
+whose reference interpreter is ``streams/ocsf/engine.py``; ``normalize`` runs them compiled
+once per dataset into generated functions (``streams/ocsf/compiler.py``) with the same
+results. docs/OCSF.md lists every mapping.
 
 =====================  ==============================================  ======================
 dataset                OCSF class                                      schema

@@ -50,8 +50,11 @@ USER_TYPES: Mapping[str, int] = MappingProxyType({
 })
 
 
+_NON_LETTERS = re.compile(r"[^a-z]+")
+
+
 def _words(value: Any) -> list[str]:
-    return [w for w in re.split(r"[^a-z]+", value.lower()) if w] if isinstance(value, str) else []
+    return [w for w in _NON_LETTERS.split(value.lower()) if w] if isinstance(value, str) else []
 
 
 def api_activity_id(action_type: Any) -> int:

@@ -22,7 +22,7 @@ import schemas
 
 from .classes import OCSF_VERSION, SEVERITY, VENDOR, OcsfClass
 from .errors import NormalizationError, Unmappable
-from .shape import conform
+from .shape import conform_reference
 from .source import covered, dumps, leaves, lookup, restore
 from .transforms import text
 
@@ -152,7 +152,11 @@ class Result:
 
 
 def apply(dataset: Dataset, value: Mapping[str, Any], context: Context) -> Result:
-    """Normalize one decoded raw-topic ``value``; raise ``NormalizationError`` if impossible."""
+    """Normalize one decoded raw-topic ``value``; raise ``NormalizationError`` if impossible.
+
+    This interpreter of the maps is the reference: ``normalize`` runs the same maps
+    compiled (``streams/ocsf/compiler.py``), with the same result for every input.
+    """
     try:
         original = restore(schemas.raw(dataset.raw_schema), value, dataset.json_fields)
     except (ValueError, TypeError, AttributeError) as exc:
@@ -182,7 +186,7 @@ def apply(dataset: Dataset, value: Mapping[str, Any], context: Context) -> Resul
     record = _common(cls, dataset, context, out, time_ms, original_time)
     record["raw_data"] = dumps(original)
     record["unmapped"] = unmapped
-    return Result(cls, conform(cls.schema, record), frozen)
+    return Result(cls, conform_reference(cls.schema, record), frozen)
 
 
 def _error(dataset: Dataset, context: Context, reason: str) -> NormalizationError:

@@ -31,7 +31,17 @@ SECURITY_ACTIONS: Mapping[str, tuple[int, int]] = MappingProxyType({
 FINDING_SEVERITY: Mapping[int, int] = MappingProxyType({2: 3, 6: 3, 23: 2, 17: 2})
 
 
+_ROWS: dict[str, tuple[int, int]] = {}  # memo of _row by action (bounded)
+
+
 def _row(action: Any) -> tuple[int, int] | None:
+    if type(action) is str:
+        row = _ROWS.get(action)
+        if row is None:
+            row = SECURITY_ACTIONS.get(action.lower().replace("_", ""), (99, 99))
+            if len(_ROWS) < 1024:
+                _ROWS[action] = row
+        return row
     found = text(action)
     if found is None:
         return None

@@ -4,13 +4,18 @@
 into nested records and arrays of records, and raises ``ShapeError`` for a field the schema
 does not have (fastavro would silently drop it) or a missing field without a default. The
 result is exactly what a decoder of that schema returns, so it round-trips unchanged.
+
+``conform`` runs a function generated once per schema (straight-line code per record
+type); ``conform_reference`` is the plain walk over the schema that defines the result,
+and gives the exact error when the generated code refuses a record.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import schemas
@@ -18,12 +23,45 @@ import schemas
 from .errors import ShapeError
 
 Named = dict[str, Mapping[str, Any]]
+Converter = Callable[[Any], Any]
+
+_IMMUTABLE = (str, int, float, bool, type(None))
 
 
 def conform(schema: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """``record`` shaped to ``schemas/<schema>.avsc``; raise ``ShapeError`` if it cannot be."""
+    fast = _conformer(schema)
+    try:
+        out: dict[str, Any] = fast(record)
+    except Exception:  # noqa: BLE001 - the reference walk raises the exact error
+        return conform_reference(schema, record)
+    return out
+
+
+def conform_reference(schema: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """``conform`` as a plain walk over the schema (the definition of its result)."""
     root = schemas.raw(schema)
     return _record(root, record, _named(schema), "")
+
+
+@functools.cache
+def _conformer(schema: str) -> Converter:
+    root = schemas.raw(schema)
+    converter = ShapeCompiler(_named(schema)).convert(root)
+    assert converter is not None  # a record always converts
+    return converter
+
+
+def value_converter(schema: str, avro_type: Any) -> Converter | None:
+    """The compiled ``conform`` of one (non-null) value of ``avro_type`` in ``schema``;
+    None when the value is kept as it is (primitives). Raises ``ShapeError`` (or another
+    error) for a value that does not fit: check it again with ``conform_value_reference``."""
+    return ShapeCompiler(_named(schema)).convert(avro_type)
+
+
+def conform_value_reference(schema: str, avro_type: Any, value: Any, path: str) -> Any:
+    """The plain walk's shape of a (non-null) ``value`` of ``avro_type`` at ``path``."""
+    return _value(avro_type, value, _named(schema), path)
 
 
 @functools.cache
@@ -35,6 +73,11 @@ def _named(schema: str) -> Named:
         named[name] = node[2]
         named[f"{namespace}.{name}" if namespace else name] = node[2]
     return named
+
+
+def named_types(schema: str) -> Named:
+    """Every named record type of ``schemas/<schema>.avsc`` by full and short name."""
+    return _named(schema)
 
 
 def _walk(avro_type: Any, namespace: str) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
@@ -52,6 +95,9 @@ def _walk(avro_type: Any, namespace: str) -> Iterator[tuple[str, str, Mapping[st
             yield from _walk(avro_type["items"], namespace)
         elif kind == "map":
             yield from _walk(avro_type["values"], namespace)
+
+
+# -- the reference walk -------------------------------------------------------------------
 
 
 def _record(
@@ -106,3 +152,196 @@ def _value(avro_type: Any, value: Any, named: Named, path: str) -> Any:
             return {str(k): _value(avro_type["values"], v, named, f"{path}.{k}")
                     for k, v in value.items()}
     return value
+
+
+# -- the compiled shape -------------------------------------------------------------------
+
+
+def _refuse(_value: Any = None) -> Any:
+    """Any refusal: the caller re-runs the reference walk for the exact error."""
+    msg = "value does not fit its schema"
+    raise ShapeError(msg)
+
+
+def default_source(default: Any) -> tuple[str, Any] | None:
+    """How generated code writes a field default: ``(source, constant or None)``.
+
+    Immutable defaults are literals, ``[]``/``{}`` fresh literals; anything else is a
+    ``copy.deepcopy`` of the constant (as ``conform_reference`` does)."""
+    if isinstance(default, _IMMUTABLE) and not (
+            isinstance(default, float) and not math.isfinite(default)):
+        return repr(default), None
+    if default == [] and isinstance(default, list):
+        return "[]", None
+    if default == {} and isinstance(default, dict):
+        return "{}", None
+    return "_deepcopy(%s)", default
+
+
+class ShapeCompiler:
+    """Generates one converter per Avro type of a schema (records as straight-line code)."""
+
+    def __init__(self, named: Named) -> None:
+        self.named = named
+        self.cache: dict[int, Converter | None] = {}
+        self.keep: list[Any] = []  # the schema nodes the cache ids belong to
+
+    def resolve(self, avro_type: Any) -> Any:
+        """Named type references resolved, unions with one non-null branch unwrapped;
+        None for a union of several non-null branches."""
+        while True:
+            if isinstance(avro_type, str) and avro_type in self.named:
+                avro_type = self.named[avro_type]
+            if isinstance(avro_type, list):
+                branches = [t for t in avro_type if t != "null"]
+                if len(branches) != 1:
+                    return None
+                avro_type = branches[0]
+                continue
+            return avro_type
+
+    def convert(self, avro_type: Any) -> Converter | None:
+        """A converter of a non-null value of ``avro_type``; None for 'as it is'."""
+        resolved = self.resolve(avro_type)
+        if resolved is None:
+            return _refuse
+        if not isinstance(resolved, dict):
+            return None
+        key = id(resolved)
+        if key in self.cache:
+            found = self.cache[key]
+            if found is None:  # a recursive type: late binding through the cache
+                return lambda value: self._late(key, value)
+            return found
+        self.cache[key] = None
+        self.keep.append(resolved)
+        kind = resolved.get("type")
+        made: Converter | None
+        if kind == "record":
+            made = self._record(resolved)
+        elif kind == "array":
+            made = self._array(resolved)
+        elif kind == "map":
+            made = self._map(resolved)
+        else:
+            made = None
+        if made is None:
+            del self.cache[key]
+        else:
+            self.cache[key] = made
+        return made
+
+    def _late(self, key: int, value: Any) -> Any:
+        found = self.cache[key]
+        assert found is not None
+        return found(value)
+
+    def _array(self, node: Mapping[str, Any]) -> Converter:
+        resolved = self.resolve(node["items"])
+        if isinstance(resolved, dict) and resolved.get("type") == "record" and (
+                id(resolved) not in self.cache):  # not a recursive type
+            return self._records(resolved)
+        item = self.convert(node["items"])
+
+        def array(value: Any) -> list[Any]:
+            if not isinstance(value, list | tuple):
+                msg = "not an array"
+                raise ShapeError(msg)
+            if item is None:
+                return list(value)
+            return [item(v) for v in value]
+
+        return array
+
+    def _map(self, node: Mapping[str, Any]) -> Converter:
+        item = self.convert(node["values"])
+
+        def mapping(value: Any) -> dict[str, Any]:
+            if not isinstance(value, Mapping):
+                msg = "not a map"
+                raise ShapeError(msg)
+            if item is None:
+                try:
+                    "".join(value)  # every key a string (the common case): a plain copy
+                except TypeError:
+                    return {str(k): v for k, v in value.items()}
+                return dict(value)
+            return {str(k): item(v) for k, v in value.items()}
+
+        return mapping
+
+    def _record(self, node: Mapping[str, Any]) -> Converter:
+        env: dict[str, Any] = {}
+        body, literal = self._record_body(node, env, "value", 1)
+        lines = ["def conform_record(value):", *body, f"    return {literal}"]
+        return self._exec(lines, env, f"<conform {node.get('name')}>", "conform_record")
+
+    def _records(self, node: Mapping[str, Any]) -> Converter:
+        """An array of the record ``node``: the record's code inlined in the loop."""
+        env: dict[str, Any] = {}
+        body, literal = self._record_body(node, env, "item", 2)
+        lines = [
+            "def conform_array(value):",
+            "    if not isinstance(value, _list_tuple):",
+            "        _refuse()",
+            "    out = []",
+            "    append = out.append",
+            "    for item in value:",
+            *body,
+            f"        append({literal})",
+            "    return out",
+        ]
+        return self._exec(lines, env, f"<conform {node.get('name')}[]>", "conform_array")
+
+    @staticmethod
+    def _exec(lines: list[str], env: dict[str, Any], where: str, name: str) -> Converter:
+        env.update({"_Mapping": Mapping, "_refuse": _refuse, "_dict": dict,
+                    "_deepcopy": copy.deepcopy, "_list_tuple": (list, tuple)})
+        exec(compile("\n".join(lines), where, "exec"), env)  # noqa: S102 - generated here
+        made: Converter = env[name]
+        return made
+
+    def _record_body(self, node: Mapping[str, Any], env: dict[str, Any], value: str,
+                     indent: int) -> tuple[list[str], str]:
+        """Lines that check the mapping ``value`` against the record ``node`` and read its
+        fields, and the dict literal of the shaped record."""
+        pad = "    " * indent
+        env["_names"] = frozenset(f["name"] for f in node["fields"])
+        lines = [
+            f"{pad}if type({value}) is not _dict and not isinstance({value}, _Mapping):",
+            f"{pad}    _refuse()",
+            f"{pad}if not _names.issuperset({value}):",
+            f"{pad}    _refuse()",
+            f"{pad}get = {value}.get",
+        ]
+        items = []
+        for i, field in enumerate(node["fields"]):
+            name = field["name"]
+            converter = self.convert(field["type"])
+            has_default = "default" in field
+            dflt = default_source(field["default"]) if has_default else None
+            if converter is None and has_default and dflt is not None and dflt[0] == "None":
+                items.append(f"{name!r}: get({name!r})")
+                continue
+            var = f"v{i}"
+            lines.append(f"{pad}{var} = get({name!r})")
+            if converter is not None:
+                env[f"c{i}"] = converter
+                present = f"c{i}({var})"
+            else:
+                present = var
+            if not has_default:
+                lines.append(f"{pad}if {var} is None:")
+                lines.append(f"{pad}    _refuse()")
+                items.append(f"{name!r}: {present}")
+                continue
+            assert dflt is not None
+            source, constant = dflt
+            if constant is not None or source.startswith("_deepcopy"):
+                env[f"d{i}"] = constant
+                source = f"_deepcopy(d{i})"
+            if converter is None and source == "None":
+                items.append(f"{name!r}: {var}")
+            else:
+                items.append(f"{name!r}: ({present} if {var} is not None else {source})")
+        return lines, "{" + ", ".join(items) + "}"

@@ -35,8 +35,8 @@ def text(value: Any) -> str | None:
 
 def integer(value: Any) -> int | None:
     """An integer from a number or a string of digits."""
-    if value is None:
-        return None
+    if type(value) is int or value is None:
+        return value
     if isinstance(value, bool):
         raise Unmappable
     if isinstance(value, int):
@@ -80,7 +80,10 @@ def first_country(*values: Any) -> str | None:
 
 def first(*values: Any) -> Any:
     """The first value that is present."""
-    return next((v for v in values if v is not None), None)
+    for value in values:
+        if value is not None:
+            return value
+    return None
 
 
 def first_text(*values: Any) -> str | None:
@@ -112,6 +115,12 @@ def rfc3339_ms(value: Any) -> int:
 
 def edge_time_ms(value: Any) -> int:
     """Logpull/Logpush timestamps: unix ns, us, ms or s (by magnitude) or RFC3339."""
+    if type(value) is int:  # the common case, as below
+        if value >= 10**17:
+            return value // 1_000_000
+        if value >= 10**14:
+            return value // 1_000
+        return value if value >= 10**11 else value * 1000
     if isinstance(value, str) and not re.fullmatch(r"\d+", value.strip()):
         return rfc3339_ms(value)
     count = integer(value)

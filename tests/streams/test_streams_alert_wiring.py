@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from faust.exceptions import AlreadyConfiguredWarning
 from test_streams_dlq import Sent
 from test_streams_pipeline import Raw
 
@@ -68,7 +70,9 @@ def test_alert_agent_fires_once_per_window_and_keeps_state(monkeypatch: pytest.M
     from streams.app import app
     from streams.codecs import connect
 
-    app.conf.store = "memory://"
+    with warnings.catch_warnings():  # both agent tests set it (Faust warns the second time)
+        warnings.simplefilter("ignore", AlreadyConfiguredWarning)
+        app.conf.store = "memory://"
     sent = Sent()
     monkeypatch.setattr(agents, "publish", sent)
     monkeypatch.setattr(app, "codecs", connect(MockRegistry()))

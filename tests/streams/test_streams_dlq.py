@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from faust.exceptions import AlreadyConfiguredWarning
 
 from streams.dlq import DeadLetter, headers, one_line
 
@@ -55,7 +57,9 @@ def test_agent_sends_garbage_to_the_dlq_and_keeps_going(monkeypatch: pytest.Monk
     from streams.app import app
     from streams.codecs import connect
 
-    app.conf.store = "memory://"
+    with warnings.catch_warnings():  # both agent tests set it (Faust warns the second time)
+        warnings.simplefilter("ignore", AlreadyConfiguredWarning)
+        app.conf.store = "memory://"
     sent = Sent()
     monkeypatch.setattr(agents, "publish", sent)
     monkeypatch.setattr(app, "codecs", connect(MockRegistry()))
