@@ -33,7 +33,7 @@ from .topics import ALERT_EVENTS, BY_TOPIC, DLQ, ENABLED, alert_events, raw_topi
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 30.0
-COMMIT_INTERVAL_S = 1.0
+COMMIT_INTERVAL_S = settings.commit_interval_s
 
 #: Held while one event is handled and acked, and while offsets commit. Faust's own commit
 #: runs concurrently with the agents, so under exactly_once a transaction could commit the

@@ -46,6 +46,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(msg) from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError as exc:
+        msg = f"{name} must be a number, got {text!r}"
+        raise ConfigError(msg) from exc
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:  # noqa: FBT001
     text = env.get(name, "").strip().lower()
     if not text:
@@ -165,6 +176,8 @@ class Settings:
     #: HMAC key of the keyed-hash masking (None: fixed masks)
     mask_key: bytes | None = field(default=None, repr=False)
     metrics_port: int = 0
+    #: how often transactions commit (what a read_committed reader waits for at most)
+    commit_interval_s: float = 0.25
     #: enrich SIEM records (names, roster join, user agent, IP class, threat lists)
     enrich: bool = True
     account_names: Mapping[str, str] = field(default_factory=dict)
@@ -196,6 +209,7 @@ class Settings:
             masks=_masks(env),
             mask_key=env.get("STREAMS_MASK_KEY", "").encode() or None,
             metrics_port=_int(env, "STREAMS_METRICS_PORT", d.metrics_port),
+            commit_interval_s=_float(env, "STREAMS_COMMIT_INTERVAL_S", d.commit_interval_s),
             enrich=_bool(env, "STREAMS_ENRICH", d.enrich),
             account_names=_names(env, "STREAMS_ACCOUNT_NAMES"),
             zone_names=_names(env, "STREAMS_ZONE_NAMES"),
@@ -211,6 +225,9 @@ class Settings:
                 "CFKAFKA_TOPIC_PARTITIONS, STREAMS_DEDUP_HORIZON_S and STREAMS_SESSION_TIMEOUT_S"
                 " must be positive"
             )
+            raise ConfigError(msg)
+        if not 0.05 <= settings.commit_interval_s <= 60:
+            msg = "STREAMS_COMMIT_INTERVAL_S must be between 0.05 and 60 seconds"
             raise ConfigError(msg)
         if not 0 <= settings.metrics_port <= 65535:
             msg = "STREAMS_METRICS_PORT must be a port number (0: off)"
@@ -237,6 +254,23 @@ def dump_tasks() -> None:
     for ident, frame in sys._current_frames().items():  # noqa: SLF001 - diagnostics
         out.write(f"thread {ident}:\n{''.join(traceback.format_stack(frame, limit=12))}\n")
     log.warning("threads:\n%s", out.getvalue())
+    try:  # the consumer's view: Faust internals, best effort
+        consumer: Any = app.consumer
+        inner = consumer._thread._consumer  # noqa: SLF001
+        state = {
+            "assigned": sorted(map(str, consumer.assignment())),
+            "paused (aiokafka)": sorted(map(str, inner.paused())) if inner else None,
+            "committed": {str(k): v for k, v in consumer._committed_offset.items()},  # noqa: SLF001
+            "acked": {str(k): (min(v), max(v), len(v))
+                      for k, v in consumer._acked.items() if v},  # noqa: SLF001
+            "read": {str(k): v for k, v in consumer._read_offset.items()},  # noqa: SLF001
+            "flow suspended": app.flow_control.is_suspended() if hasattr(
+                app.flow_control, "is_suspended") else None,
+            "consumer flow suspended": consumer.suspend_flow.is_set(),
+        }
+        log.warning("consumer state: %s", state)
+    except Exception:
+        log.exception("consumer state not available")
 
 
 class StreamsApp(faust.App):

@@ -8,7 +8,7 @@ from typing import Any
 
 from .compiler import Normalizer, compile_dataset
 from .datasets import DATASETS
-from .engine import Context, apply
+from .engine import Context, Dataset, apply
 from .errors import NormalizationError, UnknownDatasetError
 
 _COMPILED: dict[str, Normalizer] = {}
@@ -29,6 +29,26 @@ class OcsfEvent:
     key: str
     record: dict[str, Any]
     mapped: frozenset[str]
+
+
+def _spec(dataset: str, key: str) -> Dataset:
+    """The dataset's mapping spec (``UnknownDatasetError`` if there is none)."""
+    spec = DATASETS.get(dataset)
+    if spec is None:
+        msg = f"no OCSF mapping for dataset {dataset!r}; known: {', '.join(DATASETS)}"
+        raise UnknownDatasetError(msg, dataset=dataset, key=key)
+    return spec
+
+
+def _check(dataset: str, key: str, record: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``record``; refuses one without a key and a tombstone (``NormalizationError``)."""
+    if not key:
+        msg = "record has no Kafka key (its dedup key)"
+        raise NormalizationError(msg, dataset=dataset)
+    if record is None:
+        msg = "tombstone (a removed user): nothing to normalize"
+        raise NormalizationError(msg, dataset=dataset, key=key)
+    return record
 
 
 def normalize(
@@ -54,17 +74,8 @@ def normalize(
     """
     compiled = _COMPILED.get(dataset)
     if compiled is None:  # first record of the dataset (the maps compile in milliseconds)
-        spec = DATASETS.get(dataset)
-        if spec is None:
-            msg = f"no OCSF mapping for dataset {dataset!r}; known: {', '.join(DATASETS)}"
-            raise UnknownDatasetError(msg, dataset=dataset, key=key)
-        compiled = _COMPILED[dataset] = compile_dataset(spec)
-    if not key:
-        msg = "record has no Kafka key (its dedup key)"
-        raise NormalizationError(msg, dataset=dataset)
-    if record is None:
-        msg = "tombstone (a removed user): nothing to normalize"
-        raise NormalizationError(msg, dataset=dataset, key=key)
+        compiled = _COMPILED[dataset] = compile_dataset(_spec(dataset, key))
+    record = _check(dataset, key, record)
     cls, out, mapped = compiled(key, record, account_name, scope, snapshot_at)
     return OcsfEvent(cls.uid, cls.name, cls.schema, key, out, mapped)
 
@@ -80,16 +91,8 @@ def normalize_reference(
 ) -> OcsfEvent:
     """``normalize`` by the reference interpreter of the maps (``engine.apply``): slow, for
     tests that check the compiled maps against it."""
-    spec = DATASETS.get(dataset)
-    if spec is None:
-        msg = f"no OCSF mapping for dataset {dataset!r}; known: {', '.join(DATASETS)}"
-        raise UnknownDatasetError(msg, dataset=dataset, key=key)
-    if not key:
-        msg = "record has no Kafka key (its dedup key)"
-        raise NormalizationError(msg, dataset=dataset)
-    if record is None:
-        msg = "tombstone (a removed user): nothing to normalize"
-        raise NormalizationError(msg, dataset=dataset, key=key)
+    spec = _spec(dataset, key)
+    record = _check(dataset, key, record)
     context = Context(key, account_name=account_name, scope=scope, snapshot_at=snapshot_at)
     result = apply(spec, record, context)
     cls = result.ocsf_class

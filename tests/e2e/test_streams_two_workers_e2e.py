@@ -15,27 +15,12 @@ from typing import Any
 
 import pytest
 from support import count_keys, produce, skip_history, start_streams, streams_env, wait_until
-from test_streams_datasets_e2e import Raw, _alerts, _unique
+from test_streams_datasets_e2e import Raw, _alerts, _outputs, _unique
 from test_streams_datasets_e2e import samples as ocsf_samples
 
 pytestmark = pytest.mark.e2e
 
 DATASETS = {"audit_logs": 600, "access_requests": 600, "http_requests": 1800}
-SIEM = {"audit_logs": ("siem.api_activity.v1", "siem.authentication.v1"),
-        "access_requests": ("siem.authentication.v1",),
-        "http_requests": ("siem.http_activity.v1",)}
-
-
-def _counts(stack: Any, expected: dict[str, set[bytes]]) -> dict[str, dict[bytes, int]]:
-    out: dict[str, dict[bytes, int]] = {}
-    for dataset, keys in expected.items():
-        counts: dict[bytes, int] = {}
-        for topic in SIEM[dataset]:
-            found, _ = count_keys(stack, topic, keys)
-            for key, n in found.items():
-                counts[key] = counts.get(key, 0) + n
-        out[dataset] = counts
-    return out
 
 
 @pytest.mark.timeout(900)
@@ -79,9 +64,9 @@ def test_two_workers_one_killed_mid_run_complete_output_no_duplicates(stack, tmp
         wait_until(lambda: len(count_keys(stack, "siem.http_activity.v1", http)[0]) >= 200,
                    240, "some output", workers)
         workers[1].kill()  # kill -9 mid-run: its open transactions are aborted
-        wanted = {d: {k: 1 for k in keys} for d, keys in expected.items()}
+        wanted = {d: dict.fromkeys(keys, 1) for d, keys in expected.items()}
         try:
-            wait_until(lambda: _counts(stack, expected) == wanted, 300,
+            wait_until(lambda: _outputs(stack, wanted) == wanted, 300,
                        "every SIEM record once, from the surviving worker", workers[:1],
                        poll_s=3)
         except AssertionError:
@@ -91,7 +76,7 @@ def test_two_workers_one_killed_mid_run_complete_output_no_duplicates(stack, tmp
             raise
         elapsed = time.monotonic() - t0
         time.sleep(3)
-        got = _counts(stack, expected)
+        got = _outputs(stack, wanted)
         for dataset in DATASETS:
             wrong = {k: n for k, n in got[dataset].items() if n != 1}
             assert not wrong, f"{dataset}: duplicated {list(wrong.items())[:5]}"

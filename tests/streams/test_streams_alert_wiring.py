@@ -8,12 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
-from faust.exceptions import AlreadyConfiguredWarning
-from test_streams_dlq import Sent
 from test_streams_pipeline import Raw
 
 from streams.alerts import AlertConfig, default_rules
@@ -63,19 +60,12 @@ def test_pipeline_adds_alert_inputs_only_when_rules_are_on(codecs: Codecs, raw: 
     assert [s.route for s in outcome.sends if s.key] == [ALERT_ROUTE, ALERT_ROUTE]
 
 
-def test_alert_agent_fires_once_per_window_and_keeps_state(monkeypatch: pytest.MonkeyPatch):
-    from test_streams_codecs import MockRegistry
-
-    from streams import agents
+def test_alert_agent_fires_once_per_window_and_keeps_state(
+    agents_under_test, monkeypatch: pytest.MonkeyPatch
+):
     from streams.app import app
-    from streams.codecs import connect
 
-    with warnings.catch_warnings():  # both agent tests set it (Faust warns the second time)
-        warnings.simplefilter("ignore", AlreadyConfiguredWarning)
-        app.conf.store = "memory://"
-    sent = Sent()
-    monkeypatch.setattr(agents, "publish", sent)
-    monkeypatch.setattr(app, "codecs", connect(MockRegistry()))
+    agents, sent = agents_under_test
     monkeypatch.setattr(agents, "RULES", {r.uid: r for r in RULES})
     inputs = []
     for n in range(5):

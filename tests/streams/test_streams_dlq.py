@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
-from faust.exceptions import AlreadyConfiguredWarning
 
 from streams.dlq import DeadLetter, headers, one_line
 
@@ -50,19 +46,10 @@ class Sent:
         )
 
 
-def test_agent_sends_garbage_to_the_dlq_and_keeps_going(monkeypatch: pytest.MonkeyPatch):
-    from test_streams_codecs import MockRegistry
-
-    from streams import agents
+def test_agent_sends_garbage_to_the_dlq_and_keeps_going(agents_under_test):
     from streams.app import app
-    from streams.codecs import connect
 
-    with warnings.catch_warnings():  # both agent tests set it (Faust warns the second time)
-        warnings.simplefilter("ignore", AlreadyConfiguredWarning)
-        app.conf.store = "memory://"
-    sent = Sent()
-    monkeypatch.setattr(agents, "publish", sent)
-    monkeypatch.setattr(app, "codecs", connect(MockRegistry()))
+    agents, sent = agents_under_test
     before = agents.stats.dead_letters
 
     async def run() -> None:
