@@ -25,7 +25,7 @@ from .masking import Masker
 from .metrics import AgentMetrics
 from .ocsf import conform
 from .pipeline import Duplicate, Options, Output, Removed, Sampled, alert_partition, process
-from .progress import Progress
+from .progress import Progress, Stalls
 from .roster_reader import RosterReader
 from .routing import ALERTS, DATASETS, Dataset
 from .topics import ALERT_EVENTS, BY_TOPIC, DLQ, ENABLED, alert_events, raw_topics
@@ -92,6 +92,7 @@ class Stats:
 
 stats = Stats()
 progress: Progress[Any] = Progress()
+stalls: Stalls[Any] = Stalls()
 #: log start offsets of partitions without a committed offset (asked once each)
 log_start: dict[Any, int] = {}
 metrics: dict[str, AgentMetrics] = {d.name: AgentMetrics(d.name) for d in ENABLED}
@@ -341,6 +342,50 @@ async def commit() -> None:
         if clean:
             await consumer.commit(clean)
         progress.prune({tp: consumer._committed_offset.get(tp) for tp in waiting})
+
+
+def _log_ends(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Log end offsets (blocking; a short-lived confluent-kafka consumer)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": f"{settings.app_id}-watchdog", "enable.auto.commit": False})
+    try:
+        return {(t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                for t, p in tps}
+    finally:
+        consumer.close()
+
+
+@app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+async def unstick() -> None:
+    """Nudge partitions Faust stopped delivering (``streams.progress.Stalls``): seek each to
+    the offset after the last one delivered. Re-delivered offsets are acked, not processed
+    again (``consume``)."""
+    if not ready:
+        return
+    consumer: Any = app.consumer
+    watched = {d.topic for d in ENABLED} | ({ALERT_EVENTS} if settings.alerts else set())
+    tps = [tp for tp in consumer.assignment() if tp.topic in watched]
+    if not tps:
+        return
+    try:
+        ends = await asyncio.to_thread(_log_ends, [(tp.topic, tp.partition) for tp in tps])
+    except Exception as exc:  # noqa: BLE001 - a watchdog never stops the worker
+        log.debug("watchdog: end offsets not available: %s", exc)
+        return
+    now = time.monotonic()
+    for tp in tps:
+        read = consumer._read_offset.get(tp)  # noqa: SLF001
+        end = ends.get((tp.topic, tp.partition))
+        if stalls.check(tp, read, end, now):
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001
+            offset = max(committed or 0, 0 if read is None else read + 1)
+            log.warning("%s/%s: no record delivered for %.0f s below the end %s; seeking to %d",
+                        tp.topic, tp.partition, stalls.stall_s, end, offset)
+            stats.rereads += 1
+            async with processing:
+                await consumer.seek(tp, offset)
 
 
 @app.task  # type: ignore[untyped-decorator]

@@ -98,3 +98,31 @@ class Progress(Generic[K]):
                 position = committed.get(tp)
                 if position is not None and values:
                     values.difference_update([o for o in values if o < position])
+
+
+@dataclass
+class Stalls(Generic[K]):
+    """Partitions whose read offset has not moved for ``stall_s`` while records wait.
+
+    Faust's fetcher sometimes stops delivering a partition after a rebalance (nothing is
+    paused, nothing is acked, the stream waits). ``check`` reports such a partition once
+    per ``stall_s``: its read offset unchanged that long and the log end more than
+    ``markers`` offsets past it (a transactional topic ends with commit markers, which are
+    never delivered).
+    """
+
+    stall_s: float = 15.0
+    markers: int = 3
+    _since: dict[K, tuple[int | None, float]] = field(default_factory=dict)
+
+    def check(self, tp: K, read: int | None, end: int | None, now: float) -> bool:
+        """Whether ``tp`` (last delivered offset ``read``, log end ``end``) is stalled."""
+        last = self._since.get(tp)
+        if last is None or last[0] != read:
+            self._since[tp] = (read, now)
+            return False
+        next_offset = 0 if read is None else read + 1
+        if end is None or end - next_offset <= self.markers or now - last[1] < self.stall_s:
+            return False
+        self._since[tp] = (read, now)  # report again only after another stall_s
+        return True

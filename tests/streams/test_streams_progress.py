@@ -52,3 +52,24 @@ def test_a_reread_proves_the_offsets_it_skips_hold_no_record():
     progress.mark(1, TP, 4)
     assert progress.holes(TP, 0, 8) == []
     assert progress.seen(1, TP, 5)  # re-read again: acked, not processed twice
+
+
+def test_stalls_reports_a_partition_whose_read_offset_does_not_move():
+    from streams.progress import Stalls
+
+    stalls: Stalls[str] = Stalls(stall_s=10, markers=3)
+    assert not stalls.check("p", 5, 100, now=0)  # first sight
+    assert not stalls.check("p", 5, 100, now=9)  # not long enough
+    assert stalls.check("p", 5, 100, now=10)  # 10 s without a record, 94 waiting
+    assert not stalls.check("p", 5, 100, now=15)  # reported; again only after another 10 s
+    assert stalls.check("p", 5, 100, now=20)
+    assert not stalls.check("p", 6, 100, now=21)  # moving again
+    assert not stalls.check("p", 6, 100, now=30)
+    # at the end but for commit markers (never delivered): not a stall
+    assert not stalls.check("q", 96, 100, now=0)
+    assert not stalls.check("q", 96, 100, now=60)
+    # nothing delivered yet on a partition with records
+    assert not stalls.check("r", None, 50, now=0)
+    assert stalls.check("r", None, 50, now=11)
+    assert not stalls.check("s", None, None, now=0)
+    assert not stalls.check("s", None, None, now=60)  # end unknown
