@@ -13,7 +13,7 @@ from typing import Any
 
 from schemas.registry import registry_client
 
-from . import dlq
+from . import dlq, restore
 from .alerts import default_rules
 from .alerts.base import Rule
 from .app import app, settings
@@ -92,6 +92,8 @@ class Stats:
 
 stats = Stats()
 progress: Progress[Any] = Progress()
+#: local table writes whose transaction has not committed (rolled back on revocation)
+uncommitted = restore.Uncommitted()
 stalls: Stalls[Any] = Stalls()
 #: log start offsets of partitions without a committed offset (asked once each)
 log_start: dict[Any, int] = {}
@@ -194,6 +196,9 @@ async def remember(table: Any, key: bytes, value: Any, source: Any) -> None:
     key and a later duplicate is published again). The record is what Faust would write:
     raw key, JSON value (the table's serializers), None for a delete.
     """
+    previous = table.data.get(key)
+    uncommitted.note(table, source.partition, key,
+                     None if previous is None else json.dumps(previous).encode())
     if value is None:
         table.data.pop(key, None)
     else:
@@ -320,8 +325,10 @@ async def commit() -> None:
         consumer: Any = app.consumer
         waiting = [tp for tp, offsets in consumer._acked.items() if offsets]
         clean: set[Any] = set()
+        held: set[int] = set()  # partitions with a hole in one of their topics
         for tp in waiting:
             start = consumer._committed_offset.get(tp)
+            committed = start is not None
             if start is None:  # never committed: from the log start (asked once)
                 if tp not in log_start:
                     log_start.update(await consumer.earliest_offsets(*waiting))
@@ -329,18 +336,26 @@ async def commit() -> None:
             if start is None:
                 continue
             gaps = [o for gap in consumer._gap.get(tp, ()) for o in range(gap.begin, gap.end)]
-            holes = progress.holes(tp, start, max(consumer._acked[tp]) + 1, gaps)
+            holes = progress.holes(tp, start, max(consumer._acked[tp]) + 1, gaps,
+                                   committed=committed)
             if not holes:
                 clean.add(tp)
-            elif progress.reread(tp, holes[0]):
+            else:
+                held.add(tp.partition)
+            if holes and progress.reread(tp, holes[0]):
                 stats.rereads += 1
                 log.warning(
                     "%s/%s: offsets from %d were not delivered; re-reading from there",
                     tp.topic, tp.partition, holes[0],
                 )
                 await consumer.seek(tp, holes[0])
+        # Partition p's topics share one transaction: committing it commits the outputs and
+        # table writes of every event processed in it, so it commits only when none of
+        # p's topics has a hole (else events past a hole would be out, their offsets not).
+        clean = {tp for tp in clean if tp.partition not in held}
         if clean:
             await consumer.commit(clean)
+            uncommitted.committed({tp.partition for tp in clean})
         progress.prune({tp: consumer._committed_offset.get(tp) for tp in waiting})
 
 
@@ -360,7 +375,7 @@ def _log_ends(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
 @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
 async def unstick() -> None:
     """Nudge partitions Faust stopped delivering (``streams.progress.Stalls``): seek each to
-    the offset after the last one delivered. Re-delivered offsets are acked, not processed
+    its committed offset (else the log start). Re-delivered offsets are acked, not processed
     again (``consume``)."""
     if not ready:
         return
@@ -379,13 +394,30 @@ async def unstick() -> None:
         read = consumer._read_offset.get(tp)  # noqa: SLF001
         end = ends.get((tp.topic, tp.partition))
         if stalls.check(tp, read, end, now):
+            # from the committed offset (else the log start): messages Faust dropped before
+            # the stall come again; the ones already processed are only acked (``consume``)
             committed = consumer._committed_offset.get(tp)  # noqa: SLF001
-            offset = max(committed or 0, 0 if read is None else read + 1)
+            if committed is None:
+                committed = (await consumer.earliest_offsets(tp)).get(tp)
+            offset = committed or 0
             log.warning("%s/%s: no record delivered for %.0f s below the end %s; seeking to %d",
                         tp.topic, tp.partition, stalls.stall_s, end, offset)
             stats.rereads += 1
             async with processing:
                 await consumer.seek(tp, offset)
+
+
+async def roll_back(sender: Any, *_: Any, signal: Any = None, **__: Any) -> None:
+    """Partitions are revoked (a rebalance): Faust drops its transactional producers without
+    committing, so undo the local table writes of those open transactions
+    (``streams.restore.Uncommitted``); the events come again from the committed offsets."""
+    async with processing:
+        undone = uncommitted.rollback()
+    if undone:
+        log.info("rebalance: rolled back %d uncommitted table writes", undone)
+
+
+app.on_partitions_revoked.connect(roll_back)  # type: ignore[arg-type]  # mode types it narrowly
 
 
 @app.task  # type: ignore[untyped-decorator]

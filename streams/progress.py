@@ -62,14 +62,20 @@ class Progress(Generic[K]):
         self._reset(generation)
         self._done.setdefault(tp, set()).add(offset)
 
-    def holes(self, tp: K, start: int, end: int, gaps: Iterable[int] = ()) -> list[int]:
-        """Offsets in ``[start, end)`` neither processed, nor known empty, nor in ``gaps``."""
+    def holes(
+        self, tp: K, start: int, end: int, gaps: Iterable[int] = (), *, committed: bool = True
+    ) -> list[int]:
+        """Offsets in ``[start, end)`` neither processed, nor known empty, nor in ``gaps``.
+
+        ``committed``: ``start`` is a committed offset (after a transaction, whose marker
+        may sit there), not the log start (where a record is always a record).
+        """
         done = self._done.get(tp, set())
         empty = self._empty.get(tp, set())
         known = set(gaps)
         holes = [o for o in range(start, end) if o not in done and o not in empty
                  and o not in known]
-        if holes[:1] == [start] and start + 1 not in holes:
+        if committed and holes[:1] == [start] and start + 1 not in holes:
             # a lone offset at the committed position is the marker of the transaction
             # that wrote the records before it: Faust records no fetch gap for it
             holes = holes[1:]

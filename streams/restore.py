@@ -16,10 +16,11 @@ Faust's own recovery did run, this reads only what it left (nothing, usually).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,17 @@ class _Message:
 class _Event:
     message: _Message
 
+    @property
+    def key(self) -> bytes:
+        """The key as the memory store expects it (raw bytes: the tables' keys are bytes)."""
+        return self.message.key
+
+    @property
+    def value(self) -> Any:
+        """The decoded value (the memory store keeps Python values; RocksDB the bytes)."""
+        raw = self.message.value
+        return None if raw is None else json.loads(raw)
+
 
 def apply(table: Any, records: Iterable[Record]) -> int:
     """Write ``records`` (one changelog's) to ``table``'s store the way Faust's recovery
@@ -148,3 +160,50 @@ def starts_for(table: Any, tps: Iterable[Any]) -> dict[tuple[str, int], int | No
         persisted = table.data.persisted_offset(tp)
         starts[(tp.topic, tp.partition)] = None if persisted is None else persisted + 1
     return starts
+
+
+@dataclass
+class Uncommitted:
+    """Local table writes not yet covered by a committed transaction, per partition.
+
+    Faust writes a table's local store as events are processed, before their transaction
+    commits. On a rebalance it drops its transactional producers without committing (the
+    next owner's producer fences and aborts the open transaction), so the store can keep
+    keys whose outputs were aborted; the dedup table would then drop those events when they
+    are delivered again: lost output. The worker notes the previous value of every write
+    here, forgets a partition's notes when its transaction commits, and puts the previous
+    values back (``rollback``) when partitions are revoked.
+    """
+
+    writes: dict[int, list[tuple[Any, bytes, bytes | None]]] = field(default_factory=dict)
+
+    def note(self, table: Any, partition: int, key: bytes, previous: bytes | None) -> None:
+        """``key`` of ``table`` (partition ``partition``) had ``previous`` (None: absent)."""
+        self.writes.setdefault(partition, []).append((table, key, previous))
+
+    def committed(self, partitions: Iterable[int]) -> None:
+        """The transactions of ``partitions`` committed: their writes are final."""
+        for partition in partitions:
+            self.writes.pop(partition, None)
+
+    def rollback(self) -> int:
+        """Put every noted previous value back (newest first); return how many."""
+        count = 0
+        for partition, entries in self.writes.items():
+            by_table: dict[Any, dict[bytes, bytes | None]] = {}
+            for table, key, previous in reversed(entries):
+                by_table.setdefault(table, {})[key] = previous  # the oldest wins
+            for table, values in by_table.items():
+                topic = table.changelog_topic.get_topic_name()
+                offset = table.data.persisted_offset(_tp(topic, partition))
+                apply(table, [Record(topic, partition, -1 if offset is None else offset, k, v)
+                              for k, v in values.items()])
+                count += len(values)
+        self.writes.clear()
+        return count
+
+
+def _tp(topic: str, partition: int) -> Any:
+    from faust.types import TP
+
+    return TP(topic, partition)

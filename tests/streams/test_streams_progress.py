@@ -36,6 +36,8 @@ def test_holes_are_offsets_neither_processed_nor_known_gaps():
     # a lone offset at the start is the previous transaction's marker; two are not
     assert _progress(1, 2).holes(TP, 0, 3) == []
     assert _progress(2, 3).holes(TP, 0, 4) == [0, 1]
+    # at the log start (nothing committed yet) there is no earlier transaction: a record
+    assert _progress(1, 2).holes(TP, 0, 3, committed=False) == [0]
 
 
 def test_a_reread_proves_the_offsets_it_skips_hold_no_record():
