@@ -177,7 +177,7 @@ class Settings:
     mask_key: bytes | None = field(default=None, repr=False)
     metrics_port: int = 0
     #: how often transactions commit (what a read_committed reader waits for at most)
-    commit_interval_s: float = 0.25
+    commit_interval_s: float = 1.0
     #: enrich SIEM records (names, roster join, user agent, IP class, threat lists)
     enrich: bool = True
     account_names: Mapping[str, str] = field(default_factory=dict)

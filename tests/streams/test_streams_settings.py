@@ -108,7 +108,7 @@ def test_faust_argv_moves_global_options_before_worker():
 
 
 def test_commit_interval():
-    assert Settings.from_env({}).commit_interval_s == 0.25
+    assert Settings.from_env({}).commit_interval_s == 1.0
     assert Settings.from_env({"STREAMS_COMMIT_INTERVAL_S": "1.5"}).commit_interval_s == 1.5
     for bad in ("0", "61", "soon"):
         with pytest.raises(ConfigError, match="STREAMS_COMMIT_INTERVAL_S"):
