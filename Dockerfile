@@ -1,4 +1,4 @@
-# One image for the connector, the Faust worker and the simulator (`cfkafka run|streams|sim`).
+# One image for the connector, the stream worker and the simulator (`cfkafka run|streams|sim`).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -1,4 +1,4 @@
-"""Benchmark: the Faust stream worker (``python -m streams``), events/s and end-to-end latency.
+"""Benchmark: the stream worker (``python -m streams``), events/s and end-to-end latency.
 
 Usage: ``python bench/streams_bench.py [--datasets http_requests access_requests]
 [--events-http N] [--events-access N] [--dup-rate R] [--rate EV_S] [--duration S]
@@ -495,28 +495,13 @@ def bare_loop(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def worker_options(env: Mapping[str, str]) -> Any:
-    """The ``Options`` the worker builds from ``env`` (as ``streams.agents`` does, without
-    Faust): legacy audit, sampling, masks, the default enricher (its roster stays empty:
-    the worker's is fed from the roster topics), the alert rules."""
-    from streams.alerts import default_rules
-    from streams.app import Settings
-    from streams.enrich import Enricher, Roster, ThreatList
-    from streams.masking import Masker
-    from streams.pipeline import Options
+    """The ``Options`` the worker builds from ``env`` (``streams.app.options``; the enricher's
+    roster stays empty: the worker's is fed from the roster topics)."""
+    from streams.app import options
+    from streams.enrich import Roster
+    from streams.settings import Settings
 
-    settings = Settings.from_env(env)
-    enricher = Enricher.default(
-        account_names=settings.account_names, zone_names=settings.zone_names, roster=Roster(),
-        threat_lists=[ThreatList(path) for path in settings.threat_lists],
-    ) if settings.enrich else None
-    return Options(
-        legacy_audit=settings.legacy_audit,
-        sample_rates=dict(settings.sample_rates),
-        maskers={r: Masker(kinds, settings.mask_key) for r, kinds in settings.masks.items()},
-        enricher=enricher,
-        alert_rules=default_rules(settings.alert_config) if settings.alerts else (),
-        alert_topic=f"{settings.app_id}-alert-events",
-    )
+    return options(Settings.from_env(env), Roster())
 
 
 def bare_child(spec_path: str) -> None:
@@ -831,7 +816,7 @@ def _group(file: str, name: str) -> str:
     for package in ("ocsf", "enrich"):
         if "streams" in parts and package in parts:
             return f"streams/{package} (normalize/enrich)"
-    for package in ("streams", "schemas", "fastavro", "aiokafka", "faust", "mode", "json",
+    for package in ("streams", "schemas", "fastavro", "json",
                     "asyncio", "confluent_kafka", "rocksdict", "kafka", "logging"):
         if package in parts:
             return package

@@ -1,4 +1,4 @@
-"""``cfkafka demo``: local Kafka + registry + simulator + connector + Faust worker, live.
+"""``cfkafka demo``: local Kafka + registry + simulator + connector + stream worker, live.
 
 Starts everything on this machine (or uses ``KAFKA_BOOTSTRAP_SERVERS`` and
 ``SCHEMA_REGISTRY_URL`` if both are set), prints events as they arrive in
@@ -86,12 +86,12 @@ def _start_services(stack: Any, workdir: Path, services: list[Service]) -> list[
                         env=connector_env, log_path=workdir / "connector.log").start()
     services.append(connector)
     streams_env = {**base, "STREAMS_APP_ID": "cfkafka-demo-streams",
-                   "STREAMS_DATADIR": str(workdir / "faust")}
+                   "STREAMS_DATADIR": str(workdir / "streams-data")}
     worker = Service("streams", [sys.executable, "-m", "streams"], env=streams_env,
                      log_path=workdir / "streams.log", cwd=workdir).start()
     services.append(worker)
     connector.wait_for("registered as id", 120)
-    _say("connector running (log: connector.log); Faust worker starting (log: streams.log)")
+    _say("connector running (log: connector.log); stream worker starting (log: streams.log)")
     return services
 
 

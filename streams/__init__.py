@@ -1,1 +1,1 @@
-"""Faust stream processors: raw Cloudflare topics -> deduplicated, normalized SIEM topics."""
+"""Stream processors: raw Cloudflare topics -> deduplicated, normalized SIEM topics."""

@@ -1,8 +1,8 @@
 """Before the worker consumes: create missing topics, check co-partitioning, register schemas.
 
-Runs once per worker process from ``StreamsApp.on_first_start`` (blocking clients, in a
-thread). Creating the raw topics (``cloudflare.<dataset>.v1``) here means a broker with topic
-auto-creation never makes it with its default partition count.
+Runs once per worker process before it joins its group. Creating the raw topics
+(``cloudflare.<dataset>.v1``) here means a broker with topic auto-creation never makes
+them with its default partition count; the changelog topics are created compacted.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from confluent_kafka.cimpl import NewTopic
 
 from schemas.registry import registry_client
 
-from .app import Settings
 from .codecs import Codecs, connect
-from .topics import CO_PARTITIONED
+from .settings import Settings
+from .topics import co_partitioned, tables
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,18 @@ def partition_counts(admin: AdminClient, names: Iterable[str]) -> dict[str, int]
 
 
 def ensure_topics(
-    admin: AdminClient, names: Iterable[str], partitions: int, replication: int
+    admin: AdminClient, names: Iterable[str], partitions: int, replication: int,
+    config: dict[str, str] | None = None,
 ) -> None:
     """Create each missing topic in ``names`` with ``partitions``; tolerate creation races."""
-    missing = [n for n in names if n not in partition_counts(admin, [n])]
+    names = list(names)
+    existing = partition_counts(admin, names)
+    missing = [n for n in names if n not in existing]
     if not missing:
         return
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing],
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                  config=config or {}) for n in missing],
         operation_timeout=30,
     )
     for name, future in futures.items():
@@ -75,19 +79,24 @@ def check_partitions(counts: dict[str, int], expected: int, exactly_once: bool) 
 
 
 def resolve_replication(admin: AdminClient, replication: int) -> int:
-    """``-1`` (broker default) -> min(3, brokers) for topics Faust creates itself."""
+    """``-1`` (broker default) -> min(3, brokers) for the changelog topics."""
     if replication > 0:
         return replication
     return max(1, min(3, len(admin.list_topics(timeout=30).brokers)))
 
 
-def prepare(settings: Settings) -> tuple[Codecs, int]:
-    """Create and check topics, register every SIEM schema; return codecs and changelog replicas."""
+def prepare(settings: Settings) -> Codecs:
+    """Create and check topics (the changelogs compacted), register every SIEM schema;
+    return the codecs."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    ensure_topics(admin, CO_PARTITIONED, settings.topic_partitions, settings.replication_factor)
-    counts = partition_counts(admin, CO_PARTITIONED)
+    topics = co_partitioned(settings)
+    ensure_topics(admin, topics, settings.topic_partitions, settings.replication_factor)
+    changelogs = list(tables(settings).values())
+    ensure_topics(admin, changelogs, settings.topic_partitions,
+                  resolve_replication(admin, settings.replication_factor),
+                  {"cleanup.policy": "compact"})
+    counts = partition_counts(admin, [*topics, *changelogs])
     exactly_once = settings.processing_guarantee == "exactly_once"
     for problem in check_partitions(counts, settings.topic_partitions, exactly_once):
         log.warning("topic layout: %s", problem)
-    codecs = connect(registry_client(settings.registry_url))
-    return codecs, resolve_replication(admin, settings.replication_factor)
+    return connect(registry_client(settings.registry_url))

@@ -3,7 +3,7 @@
 A rule never keeps state itself. For each event it names a ``subject`` (the state key,
 e.g. ``user:alice@example.com``) and ``step`` turns (that subject's state, the event, the
 processing time) into (new state, findings). State is a small JSON-serialisable dict (or
-None = nothing to keep), so it can live in a Faust table keyed by rule and subject; it is
+None = nothing to keep), so it can live in a changelog-backed table keyed by rule and subject; it is
 bounded (windows trimmed, sets capped), and ``expires_at`` tells a sweeper when it can go.
 
 Windows run on event time (``time``), not on processing time, so a replay or a backfill

@@ -1,8 +1,8 @@
-"""Runs rules over events with their state in one mapping (a Faust table later).
+"""Runs rules over events with their state in one mapping (the worker's ``alert-state`` table).
 
 State keys are ``<rule uid>|<subject>``. The engine is the only place that reads and writes
 the mapping: it reads a subject's state, calls the rule's pure ``step`` and writes the new
-state back whole (a Faust table only records assignments, never in-place changes), or
+state back whole (a table only records assignments, never in-place changes), or
 deletes it when the rule returns None. ``sweep`` removes states whose rule says they are
 spent, which bounds the table by the number of recently active subjects.
 """

@@ -1,4 +1,4 @@
-"""Helpers for end-to-end tests: the simulator, connector and Faust worker as processes,
+"""Helpers for end-to-end tests: the simulator, connector and stream worker as processes,
 and reading topics back through the schema registry."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def streams_env(stack: Any, tmp_path: Path, app_id: str) -> dict[str, str]:
         KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
         SCHEMA_REGISTRY_URL=stack.registry_url,
         STREAMS_APP_ID=app_id,
-        STREAMS_DATADIR=str(tmp_path / f"faust-{app_id}"),
+        STREAMS_DATADIR=str(tmp_path / f"streams-{app_id}"),
         STREAMS_SESSION_TIMEOUT_S="10",
         # these tests check the audit pipeline; a worker over every raw topic would first
         # work through the other tests' raw history (tests/e2e/test_streams_*_e2e.py)

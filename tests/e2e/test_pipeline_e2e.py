@@ -1,4 +1,4 @@
-"""End to end: simulator -> connector -> Kafka + registry -> Faust worker, as processes.
+"""End to end: simulator -> connector -> Kafka + registry -> stream worker, as processes.
 
 Every test uses its own Cloudflare account id (so topics can be shared across tests in one
 broker) and asserts against the simulator's ground truth.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,12 +37,10 @@ class Worker:
         self.env, self.log = env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, blind_recovery: bool = False) -> None:
-        """Start; ``blind_recovery``: Faust restores no table (tests/streams/blind_recovery.py)."""
-        module = "tests.streams.blind_recovery" if blind_recovery else "streams"
+    def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", module], cwd=ROOT, env=self.env, stdout=out, stderr=out
+                [sys.executable, "-m", "streams"], cwd=ROOT, env=self.env, stdout=out, stderr=out
             )
 
     def wait_ready(self, timeout: float = 90) -> None:
@@ -194,12 +193,13 @@ def test_kill_9_and_restart_delivers_every_event_exactly_once(addresses, tmp_pat
         counts, _ = _read_committed(boot, SIEM, wanted, expect=n, timeout=240)
         total_s = time.monotonic() - t0
         dead, dead_headers = _read_committed(boot, DLQ, set(garbage), len(garbage), 60)
-        # Every partition has committed now: kill -9 again and send every event once more.
-        # The local store is discarded (unclean stop), so the dedup table must come back
-        # from the changelog in full, or these are published again. Faust's own recovery is
-        # blinded (it skips partitions it has not fetched yet: a race, made certain here).
+        # Every partition has committed now: kill -9 again, delete the local stores and send
+        # every event once more. The dedup tables must come back from their changelogs in
+        # full, or these are published again (the first restart kept the local stores and
+        # read only the changelog written after their stored offsets).
         worker.kill(signal.SIGKILL)
-        worker.start(blind_recovery=True)
+        shutil.rmtree(tmp_path / "data")
+        worker.start()
         worker.wait_ready()
         _produce(boot, url, ids, 0, [])
         _drained(boot, env["STREAMS_APP_ID"], RAW, timeout=240)

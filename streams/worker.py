@@ -1,0 +1,454 @@
+"""The stream worker: a confluent-kafka consume -> process -> produce loop in transactions.
+
+One consumer (group ``STREAMS_APP_ID``, read_committed) over every enabled raw topic and
+the alert rules' inputs; one transactional producer (``<app id>-<instance id>``). A batch
+of records is handled (``streams.handlers``), its outputs and table writes are produced,
+and every ``STREAMS_COMMIT_INTERVAL_S`` the consumed offsets are sent to the transaction
+and it commits (KIP-447: the consumer group's generation fences a worker that lost its
+partitions). Only then do the table writes become local state (``streams.state``). If the
+commit fails, the transaction is aborted, the writes are discarded and the consumer goes
+back to the committed offsets: the same records are handled again, nothing is lost or
+published twice. A Kafka outage holds the commit (retried) and never advances an offset.
+
+Rebalances: on revoke the open transaction commits (like Kafka Streams); on assign each
+partition's tables are caught up with their changelogs before its records are consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from .dedupe import sweep_interval_s
+from .handlers import Handlers, Headers, Source, Stats
+from .metrics import AgentMetrics
+from .routing import Dataset
+from .settings import Settings
+from .state import BackendFactory, Partition, Table, restore
+from .topics import ALERT_TABLE, enabled, inputs, tables
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 30.0
+#: how long one commit may be retried (a broker outage) before the transaction is aborted
+COMMIT_RETRY_S = 120.0
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot go on (fenced by a newer instance, a fatal producer error)."""
+
+
+TP = tuple[str, int]
+
+
+class Worker:
+    """Runs until ``stop`` (SIGTERM / SIGINT); see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handlers: Handlers,
+        backends: BackendFactory,
+        *,
+        consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
+        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.handlers = handlers
+        self.stats: Stats = handlers.stats
+        self.exactly_once = settings.processing_guarantee == "exactly_once"
+        self._consumer_factory = consumer_factory
+        self._producer_factory = producer_factory
+        self._clock = clock
+        self.tables = {name: Table(name, topic, backends)
+                       for name, topic in tables(settings).items()}
+        self.datasets: dict[str, Dataset] = {d.topic: d for d in enabled(settings)}
+        self.alert_topic = settings.alert_events if settings.alerts else None
+        self.consumer: Any = None
+        self.producer: Any = None
+        #: next offset to commit per consumed partition of the open transaction
+        self.positions: dict[TP, int] = {}
+        #: table partitions written in the open transaction
+        self.touched: set[Partition] = set()
+        self.assigned: set[TP] = set()
+        self.in_transaction = False
+        self.transaction_began = 0.0
+        self.ready = False
+        self.stopping = threading.Event()
+        #: at_least_once: delivery failures since the last commit
+        self._failed: list[str] = []
+        self._sweep_s = sweep_interval_s(settings.dedup_horizon_s)
+
+    # --- Kafka clients ---------------------------------------------------------------
+
+    def _consumer_conf(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "group.id": self.settings.app_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "session.timeout.ms": self.settings.session_timeout_s * 1000,
+            "heartbeat.interval.ms": max(1000, self.settings.session_timeout_s * 1000 // 5),
+            # a restore runs inside the rebalance callback
+            "max.poll.interval.ms": 900_000,
+            "queued.max.messages.kbytes": 65536,
+        }
+
+    def _producer_conf(self) -> dict[str, Any]:
+        timeout_ms = self.settings.transaction_timeout_s * 1000
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000,
+        }
+        if self.exactly_once:
+            conf |= {
+                "transactional.id": self.settings.transactional_id,
+                "transaction.timeout.ms": timeout_ms,
+                "message.timeout.ms": timeout_ms,
+            }
+        return conf
+
+    def _send(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
+              headers: Headers | None = None,
+              on_delivery: Callable[[Any, Any], None] | None = None) -> None:
+        """Produce one record (in the open transaction); wait for room when the queue is full."""
+        if not self.in_transaction:  # a sweep's first write
+            self._begin()
+        callback = on_delivery if on_delivery is not None else (
+            None if self.exactly_once else self._check_delivery)
+        while True:
+            try:
+                self.producer.produce(topic, value, key, partition=partition,
+                                      headers=list(headers) if headers else None,
+                                      on_delivery=callback)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _check_delivery(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._failed.append(f"{message.topic()}/{message.partition()}: {error}")
+
+    # --- transactions ----------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if self.exactly_once:
+            self.producer.begin_transaction()
+        self.in_transaction = True
+        self.transaction_began = self._clock()
+
+    def commit(self) -> None:
+        """Commit the open transaction: outputs, table writes and consumed offsets together."""
+        if not self.in_transaction:
+            return
+        began = self._clock()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self.positions.items()]
+        try:
+            if self.exactly_once:
+                self._commit_transaction(offsets)
+            else:
+                self._commit_at_least_once(offsets)
+        except _Aborted as exc:
+            self._abort(str(exc))
+            return
+        for table in self.touched:
+            table.flush()
+        self.stats.committed += 1
+        took = self._clock() - began
+        if took > 5.0:
+            log.warning("slow commit: %.1f s (the transaction was open %.1f s)", took,
+                        self._clock() - self.transaction_began)
+        self._reset()
+
+    def _commit_transaction(self, offsets: list[TopicPartition]) -> None:
+        deadline = self._clock() + COMMIT_RETRY_S
+        sent = not offsets
+        while True:
+            try:
+                if not sent:
+                    self.producer.send_offsets_to_transaction(
+                        offsets, self.consumer.consumer_group_metadata(), 30)
+                    sent = True
+                self.producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.txn_requires_abort():
+                    msg = f"transaction commit failed: {error}"
+                    raise _Aborted(msg) from exc
+                if error.fatal():
+                    msg = (f"transactional producer {self.settings.transactional_id} failed:"
+                           f" {error} (fenced by another worker with the same"
+                           " STREAMS_INSTANCE_ID / data directory?)")
+                    raise WorkerError(msg) from exc
+                if not error.retriable() or self._clock() > deadline:
+                    msg = f"transaction commit failed: {error}"
+                    raise _Aborted(msg) from exc
+                log.warning("commit: %s; retrying (offsets stay where they are)", error)
+                time.sleep(1.0)
+
+    def _commit_at_least_once(self, offsets: list[TopicPartition]) -> None:
+        remaining = self.producer.flush(60)
+        if remaining or self._failed:
+            failed, self._failed = self._failed[:3], []
+            msg = f"{remaining} records not delivered; failures: {failed}"
+            raise _Aborted(msg)
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                msg = f"offset commit failed: {exc.args[0]}"
+                raise _Aborted(msg) from exc
+
+    def _abort(self, reason: str) -> None:
+        """Undo the open transaction and read its records again from the committed offsets."""
+        log.warning("%s: aborting; its records are read again from the committed offsets",
+                    reason)
+        if self.exactly_once:
+            try:
+                self.producer.abort_transaction(30)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal():
+                    msg = f"transaction abort failed: {error}"
+                    raise WorkerError(msg) from exc
+                log.warning("abort: %s", error)
+        discarded = sum(table.discard() for table in self.touched)
+        self.stats.aborted += 1
+        consumed = [TopicPartition(t, p) for (t, p) in self.positions if (t, p) in self.assigned]
+        self._reset()
+        if consumed:
+            self._rewind(consumed)
+        log.info("aborted: %d table writes discarded, %d partitions rewound",
+                 discarded, len(consumed))
+
+    def _rewind(self, partitions: list[TopicPartition]) -> None:
+        committed = self.consumer.committed(partitions, timeout=30)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            try:
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as exc:  # not fetching yet: it starts at the committed one
+                log.debug("seek %s/%s: %s", tp.topic, tp.partition, exc)
+
+    def _reset(self) -> None:
+        self.positions = {}
+        self.touched = set()
+        self.in_transaction = False
+
+    # --- rebalances ------------------------------------------------------------------
+
+    def _table_for(self, topic: str) -> Table | None:
+        if topic == self.alert_topic:
+            return self.tables.get(ALERT_TABLE)
+        dataset = self.datasets.get(topic)
+        return None if dataset is None else self.tables.get(dataset.table)
+
+    def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Catch the assigned partitions' tables up with their changelogs, then consume."""
+        began = self._clock()
+        wanted = {(tp.topic, tp.partition) for tp in partitions}
+        for table in self.tables.values():  # partitions moved elsewhere: close their stores
+            mine = {p for (t, p) in wanted if self._table_for(t) is table}
+            for number in set(table.partitions) - mine:
+                table.close(number)
+        opened = []
+        for topic, number in sorted(wanted):
+            found = self._table_for(topic)
+            if found is not None:
+                opened.append(found.open(number))
+        conf = {"bootstrap.servers": self.settings.bootstrap_servers}
+        read = restore(conf, opened)
+        self.assigned = wanted
+        by_topic: dict[str, list[int]] = {}
+        for topic, number in sorted(wanted):
+            by_topic.setdefault(topic, []).append(number)
+        log.info("tables caught up with their changelogs in %.1f s: %d partitions, %d records"
+                 " read", self._clock() - began, len(opened), read)
+        line = "; ".join(f"{t} {p}" for t, p in sorted(by_topic.items()))
+        if not self.ready:
+            self.ready = True
+            log.info("STREAMS READY: partitions %s", line or "none")
+        else:
+            log.info("rebalance: partitions %s", line or "none")
+
+    def on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Commit the open transaction before the partitions move (its offsets with it)."""
+        self.assigned = set()  # an abort now does not seek partitions that are leaving
+        if self.in_transaction:
+            log.info("rebalance: committing the open transaction before partitions are revoked")
+            self.commit()
+
+    def on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """The group dropped this worker (no heartbeat in time): its transaction cannot
+        commit any more; abort it."""
+        self.assigned = set()
+        if self.in_transaction:
+            self._abort("partitions lost")
+
+    # --- the loop --------------------------------------------------------------------
+
+    def handle(self, message: Any) -> None:
+        """One consumed record into the open transaction."""
+        topic, partition = message.topic(), message.partition()
+        table = self._table_for(topic)
+        if table is None or (topic, partition) not in self.assigned:
+            return
+        part = table.partitions.get(partition)
+        if part is None:  # not ``or``: an empty partition is falsy (a Mapping)
+            part = table.open(partition)
+        self.touched.add(part)
+        _, timestamp = message.timestamp()
+        source = Source(topic, partition, message.offset(), message.key(), message.value(),
+                        message.headers(), timestamp if timestamp > 0 else int(time.time() * 1000))
+        if topic == self.alert_topic:
+            self.handlers.alert(source, part, self._send)
+        else:
+            self.handlers.raw(source, self.datasets[topic], part, self._send)
+        self.positions[(topic, partition)] = source.offset + 1
+
+    def sweep(self) -> None:
+        """Expire old dedup keys and spent alert states of the assigned partitions."""
+        expired = swept = 0
+        rosters = {d.table for d in self.datasets.values() if d.roster}
+        for name, table in self.tables.items():
+            for part in list(table.partitions.values()):
+                self.touched.add(part)  # a write opens the transaction (``_send``)
+                if name == ALERT_TABLE:
+                    swept += self.handlers.sweep_alerts(part, self._send)
+                elif name not in rosters:
+                    expired += self.handlers.expire_seen(part, self._send,
+                                                         self.settings.dedup_horizon_s)
+        if self.in_transaction:
+            self.commit()
+        else:
+            self.touched = set()
+        if expired or swept:
+            log.info("sweep: expired %d dedup keys older than %ds, %d spent alert states",
+                     expired, self.settings.dedup_horizon_s, swept)
+
+    def run(self) -> int:
+        """Consume until stopped; commit and leave the group; return the exit code."""
+        self.producer = self._producer_factory(self._producer_conf())
+        if self.exactly_once:
+            # fences a previous instance with the same id and aborts its open transaction
+            self.producer.init_transactions(60)
+        self.consumer = self._consumer_factory(self._consumer_conf())
+        self.consumer.subscribe(list(inputs(self.settings)), on_assign=self.on_assign,
+                                on_revoke=self.on_revoke, on_lost=self.on_lost)
+        interval = self.settings.commit_interval_s
+        next_sweep = self._clock() + self._sweep_s
+        next_progress = self._clock() + PROGRESS_INTERVAL_S
+        try:
+            while not self.stopping.is_set():
+                wait = 0.5
+                if self.in_transaction:
+                    wait = max(0.0, self.transaction_began + interval - self._clock())
+                messages = self.consumer.consume(self.settings.max_batch, timeout=wait)
+                for n, message in enumerate(messages, 1):
+                    error = message.error()
+                    if error is not None:
+                        if error.fatal():
+                            msg = f"consumer failed: {error}"
+                            raise WorkerError(msg)
+                        log.warning("consumer: %s", error)
+                        continue
+                    if not self.in_transaction:
+                        self._begin()
+                    self.handle(message)
+                    if n % 100 == 0 and self._clock() - self.transaction_began >= interval:
+                        self.commit()  # a slow batch: keep transactions short
+                now = self._clock()
+                if self.in_transaction and now - self.transaction_began >= interval:
+                    self.commit()
+                if now >= next_sweep:
+                    next_sweep = now + self._sweep_s
+                    self.sweep()
+                if now >= next_progress:
+                    next_progress = now + PROGRESS_INTERVAL_S
+                    log.info("streams progress: %s", self.stats.line())
+            log.info("stopping: committing and leaving the group")
+            self.commit()
+            return 0
+        finally:
+            self.consumer.close()  # leaves the group (on_revoke commits what is open)
+            if not self.exactly_once:
+                self.producer.flush(30)
+            for table in self.tables.values():
+                table.close_all()
+            log.info("streams stopped: %s", self.stats.line())
+
+    def stop(self) -> None:
+        """Ask the loop to finish its transaction and stop."""
+        self.stopping.set()
+
+
+class _Aborted(Exception):  # noqa: N818 - control flow inside ``commit``
+    """The open transaction cannot commit and must be aborted."""
+
+
+def status(worker: Worker, metrics: Mapping[str, AgentMetrics]) -> list[dict[str, Any]]:
+    """``/health``: one line per dataset; unhealthy before partitions are assigned or stopping."""
+    healthy = worker.ready and not worker.stopping.is_set()
+    return [{**m.status(), "healthy": healthy} for m in metrics.values()]
+
+
+def serve_metrics(worker: Worker, metrics: Mapping[str, AgentMetrics], port: int) -> None:
+    """Prometheus ``/metrics`` and ``/health`` on ``port`` from a daemon thread."""
+    from connector.health import serve
+
+    async def main() -> None:
+        await serve(lambda: status(worker, metrics), port)
+        log.info("metrics on :%d/metrics, health on :%d/health", port, port)
+        while not worker.stopping.is_set():
+            await asyncio.sleep(0.5)
+
+    threading.Thread(target=lambda: asyncio.run(main()), name="metrics", daemon=True).start()
+
+
+def dump_threads(signum: int = 0, frame: FrameType | None = None) -> None:
+    """Log every thread's stack (``kill -USR1 <worker pid>``)."""
+    lines = []
+    for ident, stack in sys._current_frames().items():  # noqa: SLF001 - diagnostics
+        lines.append(f"thread {ident}:\n{''.join(traceback.format_stack(stack, limit=12))}")
+    log.warning("threads:\n%s", "\n".join(lines))
+
+
+def install_signals(worker: Worker) -> None:
+    """SIGTERM / SIGINT stop the worker cleanly (a second one exits at once); SIGUSR1 dumps
+    the threads."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if worker.stopping.is_set():
+            log.warning("second stop signal: exiting now")
+            raise SystemExit(1)
+        log.info("signal %d: stopping", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with contextlib.suppress(AttributeError, ValueError):
+        signal.signal(signal.SIGUSR1, dump_threads)
