@@ -368,7 +368,11 @@ class Worker:
                 wait = 0.5
                 if self.in_transaction:
                     wait = max(0.0, self.transaction_began + interval - self._clock())
-                messages = self.consumer.consume(self.settings.max_batch, timeout=wait)
+                # what is fetched already, else wait for the first record (``consume(n, t)``
+                # returns after n records or t seconds, so n > 1 with a timeout adds latency)
+                messages = self.consumer.consume(self.settings.max_batch, timeout=0)
+                if not messages:
+                    messages = self.consumer.consume(1, timeout=wait)
                 for n, message in enumerate(messages, 1):
                     error = message.error()
                     if error is not None:
