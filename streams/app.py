@@ -26,7 +26,7 @@ from .roster_reader import RosterReader
 from .settings import ConfigError, Settings
 from .state import backend_factory
 from .topics import enabled
-from .worker import Worker, WorkerError, install_signals, serve_metrics
+from .worker import Worker, WorkerError, install_signals, serve_metrics, watch_commits
 
 log = logging.getLogger("streams")
 
@@ -95,6 +95,7 @@ def run(settings: Settings) -> int:
     roster = Roster()
     worker = build(settings, codecs, roster)
     install_signals(worker)
+    watch_commits(worker)
     reader = None
     if settings.enrich:
         reader = RosterReader({"bootstrap.servers": settings.bootstrap_servers},

@@ -178,15 +178,12 @@ class Handlers:
             log.info("alert %s: %s", rule.uid,
                      finding.get("message") or finding.get("finding_info"))
 
-    def expire_seen(self, table: Partition, sink: Sink, horizon_s: int) -> int:
-        """Delete keys first seen more than ``horizon_s`` ago (tombstones); return how many."""
-        keys = expired(table.items(), int(self.now()), horizon_s)
-        for key in keys:
-            write(sink, table, key, None)
-        return len(keys)
+    def expired_keys(self, table: Partition, horizon_s: int) -> list[bytes]:
+        """Keys of an event dedup table first seen more than ``horizon_s`` ago."""
+        return expired(table.items(), int(self.now()), horizon_s)
 
-    def sweep_alerts(self, table: Partition, sink: Sink) -> int:
-        """Delete rule states that carry no information any more; return how many."""
+    def spent_alert_keys(self, table: Partition) -> list[bytes]:
+        """Rule states that carry no information any more (their window has passed)."""
         now_ms = int(self.now() * 1000)
         spent = []
         for key, state in table.items():
@@ -194,6 +191,18 @@ class Handlers:
             expires = rule.expires_at(state) if rule is not None and state else now_ms
             if expires is not None and expires <= now_ms:
                 spent.append(key)
-        for key in spent:
+        return spent
+
+    def expire_seen(self, table: Partition, sink: Sink, horizon_s: int) -> int:
+        """Delete keys first seen more than ``horizon_s`` ago (tombstones); return how many."""
+        keys = self.expired_keys(table, horizon_s)
+        for key in keys:
             write(sink, table, key, None)
-        return len(spent)
+        return len(keys)
+
+    def sweep_alerts(self, table: Partition, sink: Sink) -> int:
+        """Delete spent rule states (tombstones); return how many."""
+        keys = self.spent_alert_keys(table)
+        for key in keys:
+            write(sink, table, key, None)
+        return len(keys)

@@ -25,7 +25,7 @@ from .enrich import Enricher
 from .masking import Masker
 from .normalize import NormalizeError
 from .normalize import normalize as normalize_legacy
-from .ocsf import conform, normalize
+from .ocsf import conform, normalize, shaped
 from .routing import DATASET, LEGACY_AUDIT, Dataset, in_sample, route_for, security_relevant
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ def alert_partition(key: bytes, partitions: int) -> int:
     return int.from_bytes(digest, "big") % partitions
 
 
+#: ``json.dumps(value, separators=(",", ":"), default=str)`` without building an encoder
+#: per call (``json.dumps`` makes one for any non-default argument): the same text
+_alert_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def alert_inputs(
     rules: tuple[Rule, ...], topic: str, record: Mapping[str, Any]
 ) -> list[Send]:
@@ -67,8 +72,7 @@ def alert_inputs(
         subject = rule.subject(record)
         if subject is None:
             continue
-        value = json.dumps({"rule": rule.uid, "event": record}, separators=(",", ":"),
-                           default=str).encode()
+        value = _alert_json({"rule": rule.uid, "event": record}).encode()
         sends.append(Send(ALERT_ROUTE, topic, value, (), state_key(rule.uid, subject).encode()))
     return sends
 
@@ -157,7 +161,9 @@ def _enriched(enricher: Enricher | None, schema: str, record: dict[str, Any]) ->
     except (ValueError, TypeError, KeyError, AttributeError, LookupError):
         log.warning("enrichment failed for a %s record; sent without it", schema, exc_info=True)
     try:
-        return conform(schema, record)
+        # enrichment mostly leaves the record shaped (entries added to enrichments[]): then
+        # conform would only copy it
+        return record if shaped(schema, record) else conform(schema, record)
     except (ValueError, TypeError, KeyError):
         return record
 

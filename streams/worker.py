@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -38,7 +39,8 @@ from confluent_kafka import (
 )
 
 from .dedupe import sweep_interval_s
-from .handlers import Handlers, Headers, Source, Stats
+from .dlq import DeadLetter
+from .handlers import Handlers, Headers, Source, Stats, dead_letter, write
 from .metrics import AgentMetrics
 from .routing import Dataset
 from .settings import Settings
@@ -48,6 +50,13 @@ from .topics import ALERT_TABLE, enabled, inputs, tables
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 30.0
+#: a commit blocked this long in librdkafka ends the process (``watch_commits``)
+STUCK_S = 300.0
+#: tombstones per transaction in a sweep
+SWEEP_CHUNK = 5000
+#: a fenced producer is renewed at most RENEW_MAX times in RENEW_WINDOW_S, then the worker exits
+RENEW_MAX = 3
+RENEW_WINDOW_S = 300.0
 #: how long one commit may be retried (a broker outage) before the transaction is aborted
 COMMIT_RETRY_S = 120.0
 
@@ -97,6 +106,10 @@ class Worker:
         #: at_least_once: delivery failures since the last commit
         self._failed: list[str] = []
         self._sweep_s = sweep_interval_s(settings.dedup_horizon_s)
+        #: when the producer was renewed (``renew_producer``)
+        self._renewals: list[float] = []
+        #: monotonic time the running commit (or abort) began (``watch_commits``)
+        self.committing_since: float | None = None
 
     # --- Kafka clients ---------------------------------------------------------------
 
@@ -138,8 +151,10 @@ class Worker:
         """Produce one record (in the open transaction); wait for room when the queue is full."""
         if not self.in_transaction:  # a sweep's first write
             self._begin()
-        callback = on_delivery if on_delivery is not None else (
-            None if self.exactly_once else self._check_delivery)
+        callback = on_delivery
+        if not self.exactly_once:  # a failed delivery must stop the offsets' commit
+            callback = self._check_delivery if on_delivery is None else _both(
+                on_delivery, self._check_delivery)
         while True:
             try:
                 self.producer.produce(topic, value, key, partition=partition,
@@ -148,6 +163,10 @@ class Worker:
                 return
             except BufferError:
                 self.producer.poll(0.05)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise _Fenced(str(exc.args[0])) from exc
+                raise
 
     def _check_delivery(self, error: Any, message: Any) -> None:
         if error is not None:
@@ -157,16 +176,26 @@ class Worker:
 
     def _begin(self) -> None:
         if self.exactly_once:
-            self.producer.begin_transaction()
+            try:
+                self.producer.begin_transaction()
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise _Fenced(str(exc.args[0])) from exc
+                raise
         self.in_transaction = True
         self.transaction_began = self._clock()
 
-    def commit(self) -> None:
-        """Commit the open transaction: outputs, table writes and consumed offsets together."""
+    def commit(self) -> bool:
+        """Commit the open transaction: outputs, table writes and consumed offsets together.
+
+        False when it was aborted instead: the assigned partitions are back at their
+        committed offsets, so records fetched but not handled yet must be dropped.
+        """
         if not self.in_transaction:
-            return
+            return True
         began = self._clock()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.positions.items()]
+        self.committing_since = time.monotonic()
         try:
             if self.exactly_once:
                 self._commit_transaction(offsets)
@@ -174,7 +203,12 @@ class Worker:
                 self._commit_at_least_once(offsets)
         except _Aborted as exc:
             self._abort(str(exc))
-            return
+            return False
+        except _Fenced as exc:
+            self.renew_producer(str(exc))
+            return False
+        finally:
+            self.committing_since = None
         for table in self.touched:
             table.flush()
         self.stats.committed += 1
@@ -183,16 +217,24 @@ class Worker:
             log.warning("slow commit: %.1f s (the transaction was open %.1f s)", took,
                         self._clock() - self.transaction_began)
         self._reset()
+        return True
 
     def _commit_transaction(self, offsets: list[TopicPartition]) -> None:
+        if offsets:
+            # Not retried: a retry of a timed-out call can block for good (librdkafka
+            # #5456/#5511, the group coordinator request ignores its timeout); abort and
+            # read the records again instead.
+            try:
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), 30)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise _Fenced(str(exc.args[0])) from exc
+                msg = f"sending the offsets to the transaction failed: {exc.args[0]}"
+                raise _Aborted(msg) from exc
         deadline = self._clock() + COMMIT_RETRY_S
-        sent = not offsets
         while True:
             try:
-                if not sent:
-                    self.producer.send_offsets_to_transaction(
-                        offsets, self.consumer.consumer_group_metadata(), 30)
-                    sent = True
                 self.producer.commit_transaction(30)
                 return
             except KafkaException as exc:
@@ -201,10 +243,7 @@ class Worker:
                     msg = f"transaction commit failed: {error}"
                     raise _Aborted(msg) from exc
                 if error.fatal():
-                    msg = (f"transactional producer {self.settings.transactional_id} failed:"
-                           f" {error} (fenced by another worker with the same"
-                           " STREAMS_INSTANCE_ID / data directory?)")
-                    raise WorkerError(msg) from exc
+                    raise _Fenced(str(error)) from exc
                 if not error.retriable() or self._clock() > deadline:
                     msg = f"transaction commit failed: {error}"
                     raise _Aborted(msg) from exc
@@ -229,25 +268,87 @@ class Worker:
         log.warning("%s: aborting; its records are read again from the committed offsets",
                     reason)
         if self.exactly_once:
-            try:
-                self.producer.abort_transaction(30)
-            except KafkaException as exc:
-                error = exc.args[0]
-                if error.fatal():
-                    msg = f"transaction abort failed: {error}"
-                    raise WorkerError(msg) from exc
-                log.warning("abort: %s", error)
+            deadline = self._clock() + COMMIT_RETRY_S
+            while True:
+                try:
+                    self.producer.abort_transaction(30)
+                    break
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    if error.fatal() or self._clock() > deadline:
+                        self.renew_producer(f"abort failed: {error}")
+                        return
+                    log.warning("abort: %s; retrying", error)
+                    time.sleep(1.0)
+            # A new producer after every abort: after a coordinator outage the old one's
+            # next send_offsets_to_transaction can block for good (librdkafka #5456/#5511).
+            self.producer = self._producer_factory(self._producer_conf())
+            self._init_transactions()
         discarded = sum(table.discard() for table in self.touched)
         self.stats.aborted += 1
-        consumed = [TopicPartition(t, p) for (t, p) in self.positions if (t, p) in self.assigned]
+        # every assigned partition, not only those in the transaction: records fetched
+        # and not handled yet are dropped by the loop and must come again
+        consumed = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
         self._reset()
         if consumed:
             self._rewind(consumed)
         log.info("aborted: %d table writes discarded, %d partitions rewound",
                  discarded, len(consumed))
 
+    def renew_producer(self, reason: str) -> None:
+        """The producer was fenced: the broker aborted its transaction (open longer than
+        STREAMS_TRANSACTION_TIMEOUT_S, e.g. through a Kafka outage), or a newer instance
+        with the same transactional id started. Discard the transaction's table writes,
+        start a new producer (which fences any older one) and read again from the
+        committed offsets; give up when it keeps happening (two live workers share an id)."""
+        now = self._clock()
+        self._renewals = [t for t in self._renewals if now - t < RENEW_WINDOW_S] + [now]
+        if len(self._renewals) > RENEW_MAX:
+            msg = (f"transactional producer {self.settings.transactional_id} fenced"
+                   f" {len(self._renewals)} times in {RENEW_WINDOW_S:.0f} s ({reason}): is"
+                   " another worker running with the same STREAMS_INSTANCE_ID / data directory?")
+            raise WorkerError(msg)
+        log.warning("producer fenced (%s): starting a new one; the open transaction's records"
+                    " are read again from the committed offsets", reason)
+        discarded = sum(table.discard() for table in self.touched)
+        consumed = [TopicPartition(t, p) for t, p in self.assigned]
+        self._reset()
+        self.stats.aborted += 1
+        self.producer = self._producer_factory(self._producer_conf())
+        self._init_transactions()
+        if consumed:
+            self._rewind(consumed)
+        log.info("new producer ready: %d table writes discarded, %d partitions rewound",
+                 discarded, len(consumed))
+
+    def _init_transactions(self) -> None:
+        """Register the transactional id (fencing older producers); retried while Kafka is
+        unreachable, up to ``COMMIT_RETRY_S``."""
+        deadline = self._clock() + COMMIT_RETRY_S
+        while True:
+            try:
+                self.producer.init_transactions(60)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal() or not error.retriable() or self._clock() > deadline:
+                    msg = f"transactional producer {self.settings.transactional_id}: {error}"
+                    raise WorkerError(msg) from exc
+                log.warning("init transactions: %s; retrying", error)
+                time.sleep(1.0)
+
     def _rewind(self, partitions: list[TopicPartition]) -> None:
-        committed = self.consumer.committed(partitions, timeout=30)
+        deadline = self._clock() + COMMIT_RETRY_S
+        while True:
+            try:
+                committed = self.consumer.committed(partitions, timeout=30)
+                break
+            except KafkaException as exc:  # Kafka still down: the offsets are needed first
+                if self._clock() > deadline:
+                    msg = f"committed offsets not readable to rewind: {exc.args[0]}"
+                    raise WorkerError(msg) from exc
+                log.warning("rewind: %s; retrying", exc.args[0])
+                time.sleep(1.0)
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             try:
@@ -325,28 +426,40 @@ class Worker:
         _, timestamp = message.timestamp()
         source = Source(topic, partition, message.offset(), message.key(), message.value(),
                         message.headers(), timestamp if timestamp > 0 else int(time.time() * 1000))
-        if topic == self.alert_topic:
-            self.handlers.alert(source, part, self._send)
-        else:
-            self.handlers.raw(source, self.datasets[topic], part, self._send)
+        try:
+            if topic == self.alert_topic:
+                self.handlers.alert(source, part, self._send)
+            else:
+                self.handlers.raw(source, self.datasets[topic], part, self._send)
+        except KafkaException as exc:  # an output Kafka refuses at once (too large, ...)
+            if exc.args[0].fatal():
+                raise
+            dead_letter(self._send, source, DeadLetter(
+                "encode", f"Kafka refused an output of this record: {exc.args[0]}"))
+            self.stats.dead_letters += 1
         self.positions[(topic, partition)] = source.offset + 1
 
     def sweep(self) -> None:
-        """Expire old dedup keys and spent alert states of the assigned partitions."""
+        """Expire old dedup keys and spent alert states of the assigned partitions
+        (tombstones, committed every ``SWEEP_CHUNK`` deletes: transactions stay short)."""
         expired = swept = 0
         rosters = {d.table for d in self.datasets.values() if d.roster}
         for name, table in self.tables.items():
+            if name in rosters:
+                continue
             for part in list(table.partitions.values()):
-                self.touched.add(part)  # a write opens the transaction (``_send``)
                 if name == ALERT_TABLE:
-                    swept += self.handlers.sweep_alerts(part, self._send)
-                elif name not in rosters:
-                    expired += self.handlers.expire_seen(part, self._send,
-                                                         self.settings.dedup_horizon_s)
-        if self.in_transaction:
-            self.commit()
-        else:
-            self.touched = set()
+                    keys = self.handlers.spent_alert_keys(part)
+                    swept += len(keys)
+                else:
+                    keys = self.handlers.expired_keys(part, self.settings.dedup_horizon_s)
+                    expired += len(keys)
+                for n, key in enumerate(keys, 1):
+                    self.touched.add(part)
+                    write(self._send, part, key, None)  # the first write opens a transaction
+                    if n % SWEEP_CHUNK == 0:
+                        self.commit()
+        self.commit()
         if expired or swept:
             log.info("sweep: expired %d dedup keys older than %ds, %d spent alert states",
                      expired, self.settings.dedup_horizon_s, swept)
@@ -356,7 +469,7 @@ class Worker:
         self.producer = self._producer_factory(self._producer_conf())
         if self.exactly_once:
             # fences a previous instance with the same id and aborts its open transaction
-            self.producer.init_transactions(60)
+            self._init_transactions()
         self.consumer = self._consumer_factory(self._consumer_conf())
         self.consumer.subscribe(list(inputs(self.settings)), on_assign=self.on_assign,
                                 on_revoke=self.on_revoke, on_lost=self.on_lost)
@@ -381,25 +494,43 @@ class Worker:
                             raise WorkerError(msg)
                         log.warning("consumer: %s", error)
                         continue
-                    if not self.in_transaction:
-                        self._begin()
-                    self.handle(message)
-                    if n % 100 == 0 and self._clock() - self.transaction_began >= interval:
-                        self.commit()  # a slow batch: keep transactions short
+                    try:
+                        if not self.in_transaction:
+                            self._begin()
+                        self.handle(message)
+                    except _Fenced as exc:
+                        self.renew_producer(str(exc))
+                        break  # the rest of the batch comes again from the committed offsets
+                    if (n % 100 == 0 and self._clock() - self.transaction_began >= interval
+                            and not self.commit()):  # a slow batch: keep transactions short
+                        break  # aborted: the rest of the batch comes again
                 now = self._clock()
                 if self.in_transaction and now - self.transaction_began >= interval:
                     self.commit()
                 if now >= next_sweep:
                     next_sweep = now + self._sweep_s
-                    self.sweep()
+                    try:
+                        self.sweep()
+                    except _Fenced as exc:
+                        self.renew_producer(str(exc))
                 if now >= next_progress:
                     next_progress = now + PROGRESS_INTERVAL_S
                     log.info("streams progress: %s", self.stats.line())
             log.info("stopping: committing and leaving the group")
             self.commit()
             return 0
+        except BaseException:
+            # a bug or a second signal mid-batch: the open transaction may hold part of a
+            # record's outputs, so it must not commit (its records come again after a restart)
+            if self.in_transaction:
+                with contextlib.suppress(Exception):
+                    self._abort("stopping on an error")
+            raise
         finally:
-            self.consumer.close()  # leaves the group (on_revoke commits what is open)
+            try:
+                self.consumer.close()  # leaves the group (on_revoke commits what is open)
+            except (KafkaException, WorkerError, RuntimeError) as exc:
+                log.warning("leaving the group: %s", exc)
             if not self.exactly_once:
                 self.producer.flush(30)
             for table in self.tables.values():
@@ -411,8 +542,40 @@ class Worker:
         self.stopping.set()
 
 
+def _both(first: Callable[[Any, Any], None],
+          second: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    def callback(error: Any, message: Any) -> None:
+        first(error, message)
+        second(error, message)
+
+    return callback
+
+
 class _Aborted(Exception):  # noqa: N818 - control flow inside ``commit``
     """The open transaction cannot commit and must be aborted."""
+
+
+class _Fenced(Exception):  # noqa: N818 - control flow inside ``commit`` / the loop
+    """The transactional producer hit a fatal error (fenced): it must be replaced."""
+
+
+def watch_commits(worker: Worker, stuck_s: float = STUCK_S) -> threading.Thread:
+    """Exit the process when a commit has been blocked in librdkafka for ``stuck_s``
+    (a call that ignores its timeout: librdkafka #5456). Nothing is lost: the open
+    transaction is aborted by the broker and a restarted worker reads its records again."""
+    def watch() -> None:
+        while not worker.stopping.wait(10.0):
+            since = worker.committing_since
+            if since is not None and time.monotonic() - since > stuck_s:
+                log.critical("a commit has been blocked in the Kafka client for %.0f s:"
+                             " exiting (code 3) so that the worker is restarted; the open"
+                             " transaction is aborted, nothing is lost", stuck_s)
+                logging.shutdown()
+                os._exit(3)
+
+    thread = threading.Thread(target=watch, name="commit-watchdog", daemon=True)
+    thread.start()
+    return thread
 
 
 def status(worker: Worker, metrics: Mapping[str, AgentMetrics]) -> list[dict[str, Any]]:

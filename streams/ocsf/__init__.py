@@ -24,7 +24,7 @@ from .classes import CLASSES, OCSF_VERSION, OcsfClass
 from .datasets import DATASETS
 from .errors import NormalizationError, ShapeError, UnknownDatasetError
 from .normalize import OcsfEvent, normalize
-from .shape import conform
+from .shape import conform, shaped
 
 #: every OCSF class schema, ``schemas/<name>.avsc``
 SCHEMAS: tuple[str, ...] = tuple(c.schema for c in CLASSES)
@@ -41,4 +41,5 @@ __all__ = [
     "UnknownDatasetError",
     "conform",
     "normalize",
+    "shaped",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -42,6 +43,135 @@ def conform_reference(schema: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """``conform`` as a plain walk over the schema (the definition of its result)."""
     root = schemas.raw(schema)
     return _record(root, record, _named(schema), "")
+
+
+def shaped(schema: str, record: Any) -> bool:
+    """Whether ``conform(schema, record)`` is a copy of ``record`` equal to it, key order
+    included (so ``record`` can be used as it is): a dict with exactly its record's fields
+    in schema order, at every level, no null where ``conform`` writes a default or refuses,
+    lists for arrays and dicts with string keys for maps. False says nothing: conform."""
+    return _shape_checker(schema)(record)
+
+
+@functools.cache
+def _shape_checker(schema: str) -> Callable[[Any], bool]:
+    found = _ShapeChecker(_named(schema)).check(schemas.raw(schema))
+    assert found is not None  # a record always has a check
+    return found
+
+
+_STR_ONLY = frozenset({str})
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+class _ShapeChecker:
+    """``shaped``'s checks, one closure per Avro type of a schema (None: any value does)."""
+
+    def __init__(self, named: Named) -> None:
+        self.named = named
+        self.made: dict[int, Callable[[Any], bool] | None] = {}
+        self.keep: list[Any] = []
+
+    def check(self, avro_type: Any) -> Callable[[Any], bool] | None:
+        """The check of a non-null value of ``avro_type``; None when conform keeps any
+        value as it is (primitives)."""
+        resolved = ShapeCompiler(self.named).resolve(avro_type)
+        if resolved is None:  # several non-null branches: conform refuses
+            return _never
+        if not isinstance(resolved, dict):
+            return None
+        key = id(resolved)
+        if key in self.made:
+            found = self.made[key]
+            if found is None:  # a recursive type: late binding
+                return lambda value: self._late(key, value)
+            return found
+        self.made[key] = None
+        self.keep.append(resolved)
+        kind = resolved.get("type")
+        made: Callable[[Any], bool] | None
+        if kind == "record":
+            made = self._record(resolved)
+        elif kind == "array":
+            made = self._array(resolved)
+        elif kind == "map":
+            made = self._map(resolved)
+        else:
+            made = None
+        if made is None:
+            del self.made[key]
+        else:
+            self.made[key] = made
+        return made
+
+    def _late(self, key: int, value: Any) -> bool:
+        found = self.made[key]
+        assert found is not None
+        return found(value)
+
+    def _record(self, node: Mapping[str, Any]) -> Callable[[Any], bool]:
+        """Generated: the field names in order, then one expression over the fields that
+        need a look (nested values, nulls conform would replace or refuse)."""
+        env: dict[str, Any] = {"_names": [f["name"] for f in node["fields"]], "_dict": dict}
+        names: list[str] = []
+        terms: list[str] = []
+        for field in node["fields"]:
+            sub = self.check(field["type"])
+            # conform keeps a null only where the default is null
+            may_be_null = "default" in field and field["default"] is None
+            if sub is None and may_be_null:
+                continue
+            var = f"x{len(names)}"
+            names.append(field["name"])
+            if sub is not None:
+                env[f"c{var}"] = sub
+                terms.append(f"({var} is None or c{var}({var}))" if may_be_null
+                             else f"({var} is not None and c{var}({var}))")
+            else:
+                terms.append(f"{var} is not None")
+        lines = ["def record(value):",
+                 "    if type(value) is not _dict or list(value) != _names:",
+                 "        return False"]
+        if len(names) == 1:
+            lines.append(f"    x0 = value[{names[0]!r}]")
+        elif names:
+            env["_get"] = operator.itemgetter(*names)
+            lines.append(f"    {', '.join(f'x{i}' for i in range(len(names)))} = _get(value)")
+        lines.append(f"    return {' and '.join(terms) or 'True'}")
+        code = compile("\n".join(lines), f"<shaped {node.get('name')}>", "exec")
+        exec(code, env)  # noqa: S102 - generated here
+        made: Callable[[Any], bool] = env["record"]
+        return made
+
+    def _array(self, node: Mapping[str, Any]) -> Callable[[Any], bool]:
+        item = self.check(node["items"])
+
+        def array(value: Any) -> bool:
+            if type(value) is not list:
+                return False
+            return item is None or all(map(item, value))
+
+        return array
+
+    def _map(self, node: Mapping[str, Any]) -> Callable[[Any], bool]:
+        item = self.check(node["values"])
+
+        def mapping(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            if item is None:  # conform: a copy, when every key is a string
+                try:
+                    "".join(value)
+                except TypeError:
+                    return False
+                return True
+            # conform: {str(k): conform(v)}: the same keys when they are str
+            return {*map(type, value)} <= _STR_ONLY and all(map(item, value.values()))
+
+        return mapping
 
 
 @functools.cache

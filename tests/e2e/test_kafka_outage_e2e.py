@@ -1,4 +1,5 @@
-"""With Kafka down no checkpoint advances; the connector retries until it is back."""
+"""With Kafka down no checkpoint advances; the connector and the stream worker ride it out
+and, once Kafka is back, lose and duplicate nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import secrets
 import time
 
 import pytest
-from support import Topics, connector_env, duplicates, start_connector, start_sim, wait_until
+from support import (
+    Topics,
+    connector_env,
+    count_keys,
+    duplicates,
+    read_topic,
+    start_connector,
+    start_sim,
+    start_streams,
+    streams_env,
+    wait_until,
+)
 
 from infra.stack import LocalStack
 
@@ -31,12 +43,18 @@ def test_kafka_outage_loses_nothing_and_duplicates_nothing(own_stack, tmp_path):
         tmp_path, connector_env(info, sim, f"e2e-outage-{secrets.token_hex(3)}", CF_PER_PAGE="50",
                              CFKAFKA_TRANSACTION_TIMEOUT_S="4")
     )
+    worker = start_streams(tmp_path, streams_env(info, tmp_path, f"outage-{secrets.token_hex(3)}"))
     try:
         connector.wait_for("committed", timeout_s=90)
+        worker.wait_for("STREAMS READY", timeout_s=120)
+        # the worker is busy (the simulator keeps sending) when the broker goes down
+        wait_until(lambda: bool(read_topic(info, "siem.audit.v1", timeout_s=5)), 120,
+                   "the worker's first output", [worker])
         stack.stop_broker()
         committed_before = connector.output().count("committed")
         time.sleep(15)  # events keep arriving at Cloudflare during the outage
         assert connector.running, connector.output()[-2000:]
+        assert worker.running, worker.output()[-2000:]
         assert connector.output().count("committed") == committed_before, (
             "nothing can be committed while Kafka is down"
         )
@@ -53,6 +71,16 @@ def test_kafka_outage_loses_nothing_and_duplicates_nothing(own_stack, tmp_path):
         log = connector.output()
         assert "retrying in" in log, "the failed transaction was retried, not skipped"
         assert log.count("resuming after") >= 1, "the position was reloaded from Kafka"
+        # the stream worker, through the same outage: every raw event once in siem.audit.v1
+        keys = {str(i).encode() for i in ids}
+
+        def siem_complete() -> bool:
+            return set(count_keys(info, "siem.audit.v1", keys)[0]) == keys
+
+        wait_until(siem_complete, 240, "every event in siem.audit.v1", [worker])
+        counts, _ = count_keys(info, "siem.audit.v1", keys)
+        assert {k: n for k, n in counts.items() if n != 1} == {}, worker.output()[-3000:]
     finally:
+        worker.stop()
         connector.stop()
         sim.service.stop()

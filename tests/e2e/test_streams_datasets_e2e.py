@@ -10,10 +10,13 @@ account would write) with a later ``cf.snapshot_at`` on the roster topics.
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
+import socket
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +191,13 @@ def _outputs(stack: Any, expected: dict[str, dict[bytes, int]]) -> dict[str, dic
 
 
 @pytest.mark.timeout(900)
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def test_every_dataset_exactly_once_per_siem_topic_across_kill9(stack, tmp_path):
     run = secrets.token_hex(4)
     raw = Raw(stack, run)
@@ -209,7 +219,8 @@ def test_every_dataset_exactly_once_per_siem_topic_across_kill9(stack, tmp_path)
         # the duplicates and roster changes arrive while the worker is down: after the
         # restart only the dedup tables restored from their changelogs can drop them
         produce(stack, later)
-        worker = start_streams(tmp_path, env, "streams-1")
+        port = _free_port()
+        worker = start_streams(tmp_path, {**env, "STREAMS_METRICS_PORT": str(port)}, "streams-1")
         services.append(worker)
         wait_until(lambda: _outputs(stack, expected) == expected, 420, "every SIEM record",
                    [worker], poll_s=3)
@@ -238,6 +249,15 @@ def test_every_dataset_exactly_once_per_siem_topic_across_kill9(stack, tmp_path)
             assert message.headers["dlq.reason"]
             topic = message.headers["dlq.source.topic"].decode()
             assert topic.startswith("cloudflare.") and topic.endswith(".v1")
+        # the restarted worker's /health and /metrics, then a clean stop on SIGTERM
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+            health = json.loads(answer.read())
+        assert health["status"] == "ok" and {f["agent"] for f in health["feeds"]} >= set(SIEM)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        assert 'cfkafka_streams_events_in_total{agent="http_requests"}' in metrics
+        assert worker.stop() == 0, worker.output()[-3000:]
+        assert "streams stopped: received=" in worker.output()
         print(f"STREAMS DATASETS E2E {sum(COUNTS.values())} events + {len(later)} later "
               f"records in {elapsed:.1f}s; {partial} of "
               f"{sum(map(len, expected.values()))} keys out at the kill -9")

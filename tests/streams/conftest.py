@@ -1,17 +1,18 @@
-"""Fixtures shared by the streams pipeline tests: codecs on an in-memory registry, and raw
-messages encoded as the connector publishes them."""
+"""Fixtures shared by the streams tests: codecs on an in-memory registry, raw messages
+encoded as the connector publishes them, and ``Handlers`` writing to a recording sink with
+memory-backed table partitions (no Kafka)."""
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-from faust.exceptions import AlreadyConfiguredWarning
 from test_streams_codecs import MockRegistry
+from test_streams_handlers import Wiring
 from test_streams_pipeline import Raw
 
 from streams.codecs import Codecs, connect
+from streams.pipeline import Options
 
 
 @pytest.fixture
@@ -28,18 +29,13 @@ def raw(codecs: Codecs) -> Raw:
 
 
 @pytest.fixture
-def agents_under_test(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
-    """``(streams.agents, sent)``: the Faust app on ``memory://``, ``publish`` recording its
-    calls in ``sent.calls`` and the codecs on an in-memory registry (``app.codecs``)."""
-    from test_streams_dlq import Sent
+def wiring(codecs: Codecs) -> Callable[..., Wiring]:
+    """``wiring(options=..., partitions=3, now=...)``: ``Handlers`` on ``codecs`` whose sink
+    records every call (``.sink.records``) and whose tables are ``Partition``s on
+    ``MemoryBackend`` (``.table(name, number)``)."""
 
-    from streams import agents
-    from streams.app import app
+    def make(options: Options | None = None, partitions: int = 3,
+             now: float = 1_780_000_000.0) -> Wiring:
+        return Wiring.build(codecs, options or Options(), partitions, now)
 
-    with warnings.catch_warnings():  # several agent tests set it (Faust warns after the first)
-        warnings.simplefilter("ignore", AlreadyConfiguredWarning)
-        app.conf.store = "memory://"
-    sent = Sent()
-    monkeypatch.setattr(agents, "publish", sent)
-    monkeypatch.setattr(app, "codecs", connect(MockRegistry()))
-    return agents, sent
+    return make

@@ -1,16 +1,16 @@
 """Alerts in the worker: the raw pipeline sends one input per interested rule, keyed by the
-rule's subject and partitioned by it; the alert agent folds inputs into the subject's state
-(memory:// table, changelog writes through ``publish``) and publishes Detection Findings to
-``siem.alerts.v1`` that decode with its schema."""
+rule's subject and partitioned by it; the alert handler folds inputs into the subject's
+state (a memory-backed table partition, changelog writes to the sink) and publishes
+Detection Findings to ``siem.alerts.v1`` that decode with its schema."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from test_streams_handlers import Wiring
 from test_streams_pipeline import Raw
 
 from streams.alerts import AlertConfig, default_rules
@@ -60,34 +60,28 @@ def test_pipeline_adds_alert_inputs_only_when_rules_are_on(codecs: Codecs, raw: 
     assert [s.route for s in outcome.sends if s.key] == [ALERT_ROUTE, ALERT_ROUTE]
 
 
-def test_alert_agent_fires_once_per_window_and_keeps_state(
-    agents_under_test, monkeypatch: pytest.MonkeyPatch
+def test_alert_handler_fires_once_per_window_and_keeps_state(
+    wiring: Callable[..., Wiring], codecs: Codecs
 ):
-    from streams.app import app
-
-    agents, sent = agents_under_test
-    monkeypatch.setattr(agents, "RULES", {r.uid: r for r in RULES})
+    w = wiring(Options(alert_rules=RULES, alert_topic="app-alert-events"))
+    table = w.table("alert-state", 0)
     inputs = []
     for n in range(5):
         event = access_login(f"evt-{n}", T0 + n * 1000, allowed=False, email="eve@example.com")
         inputs += [s for s in alert_inputs(RULES, "t", event) if b"user:" in (s.key or b"")]
+    for offset, send in enumerate(inputs):
+        w.handlers.alert(w.source("app-alert-events", 0, offset, send.key, send.value),
+                         table, w.sink)
+    w.handlers.alert(w.source("app-alert-events", 0, 99, b"x|y", b"{not json"), table, w.sink)
 
-    async def run() -> None:
-        app.loop = asyncio.get_running_loop()
-        app.finalize()
-        app.flow_control.resume()
-        async with agents.alerts_agent.test_context() as agent:
-            for send in inputs:
-                await agent.put(send.value, key=send.key, partition=0)
-            await agent.put(b"{not json", key=b"x|y", partition=0)
-
-    asyncio.run(run())
-    alerts = [c for c in sent.calls if c["topic"] == "siem.alerts.v1"]
+    alerts = w.sink.to("siem.alerts.v1")
     assert len(alerts) == 1, "threshold 3 reached once within the window"
-    finding = app.codecs.raw.decode(alerts[0]["value"])  # type: ignore[union-attr]
+    finding = codecs.raw.decode(alerts[0].value)
     related = [e["uid"] for e in finding["finding_info"]["related_events"]]
     assert related[:3] == ["evt-0", "evt-1", "evt-2"]
-    changelog = [c for c in sent.calls if c["topic"].endswith("alert-state-changelog")]
-    assert len(changelog) == 5 and changelog[-1]["key"] == inputs[-1].key
-    assert [c["topic"] for c in sent.calls if c["topic"] == "cloudflare.dlq.v1"] == [
+    changelog = w.sink.to(table.topic)
+    assert len(changelog) == 5 and changelog[-1].key == inputs[-1].key
+    state = table.get(inputs[-1].key)
+    assert [e[1] for e in state["events"]] == ["evt-3", "evt-4"], "counting again after"
+    assert [r.topic for r in w.sink.records if r.topic == "cloudflare.dlq.v1"] == [
         "cloudflare.dlq.v1"]

@@ -464,3 +464,59 @@ def test_compiled_reader_reads_blocks_it_was_not_written_with_through_fastavro()
     decoder, schema_id = _decoder_for(schema)
     value = b"\x00" + struct.pack(">I", schema_id) + body
     assert decoder.decode(value) == decoder.decode_fastavro(value) == {"a": [2, 4]}
+
+
+def test_compiled_codecs_handle_recursive_records():
+    schema = fastavro.parse_schema({"type": "record", "name": "Node", "fields": [
+        {"name": "v", "type": "long"},
+        {"name": "children", "type": {"type": "array", "items": "Node"}},
+        {"name": "next", "type": ["null", "Node"]}]})
+    leaf = {"v": -3, "children": [], "next": None}
+    record = {"v": 1, "children": [leaf, {"v": 2, "children": [leaf], "next": leaf}],
+              "next": {"v": 9, "children": [], "next": leaf}}
+    body = _fastavro_body(schema, record)
+    assert _written(schema, record) == body
+    read = compile_reader(schema)
+    assert read is not None
+    assert read(body, 0) == (record, len(body))
+
+
+def test_compiled_codecs_are_made_once_per_schema():
+    schema = schemas.load("ocsf.http_activity")
+    assert compile_writer(schema) is compile_writer(schema)
+    assert compile_reader(schema) is compile_reader(schema)
+    copy = fastavro.parse_schema(schemas.raw("ocsf.http_activity"))
+    assert compile_writer(copy) is not compile_writer(schema)
+
+
+def test_long_bytes_are_fastavros_across_the_range():
+    from schemas.registry import _long_bytes
+
+    schema = fastavro.parse_schema({"type": "record", "name": "L", "fields": [
+        {"name": "v", "type": "long"}]})
+    rng = random.Random(3)
+    values = [0, -1, 1, 63, 64, -64, -65, 8191, 8192, -8193, (1 << 63) - 1, -(1 << 63)]
+    values += [sign * (1 << bits) + delta for bits in range(1, 63) for sign in (1, -1)
+               for delta in (-1, 0, 1)]
+    values += [rng.randint(-(1 << 63), (1 << 63) - 1) for _ in range(2000)]
+    for value in values:
+        assert _long_bytes(value) == _fastavro_body(schema, {"v": value}), value
+
+
+@pytest.mark.parametrize("union", [
+    ["null", "double", "boolean"], ["null", "float", "boolean"], ["null", "int", "boolean"],
+    ["null", "string", "boolean"], ["boolean", "long"], ["null", "float", "double"],
+    ["null", "long", "double"], ["string", "null"], ["long", "string", "null"],
+    ["null", {"type": "map", "values": "long"}, {"type": "array", "items": "string"}],
+])
+def test_union_branches_are_fastavros(union):
+    schema = fastavro.parse_schema({"type": "record", "name": "U", "fields": [
+        {"name": "x", "type": union}]})
+    decoder, schema_id = _decoder_for(schema)
+    encoder = Encoder(schema_id, schema)
+    for value in (None, True, False, 0, 3, -(1 << 40), 1 << 31, 1 << 63, 2.5, -0.0, "s", "",
+                  {"a": 1}, {}, ["x"], []):
+        got = _outcome(encoder.encode, {"x": value})
+        assert got == _outcome(encoder.encode_fastavro, {"x": value}), value
+        if got[0] == "ok":
+            assert _same(decoder.decode(got[1]), decoder.decode_fastavro(got[1]))

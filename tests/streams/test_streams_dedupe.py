@@ -1,18 +1,18 @@
-"""streams.dedupe: first sighting and the expiry sweep (pure parts, no broker)."""
+"""streams.dedupe: first sighting and expiry (pure), and the tables and topics of
+streams.topics (no broker)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from streams.dedupe import (
-    expire,
     expired,
     first_sighting,
     repeated_state,
     state_digest,
-    tables,
+    sweep_interval_s,
 )
 from streams.routing import DATASETS
+from streams.settings import Settings
+from streams.topics import ALERT_TABLE, DLQ, co_partitioned, enabled, inputs, tables
 
 NOW = 1_700_000_000
 HORIZON = 7 * 24 * 3600
@@ -33,35 +33,34 @@ def test_expired_drops_values_that_are_not_ints():
     assert expired([(b"junk", None)], NOW, HORIZON) == [b"junk"]
 
 
-def test_expire_deletes_and_tombstones_each_expired_key():
-    store: dict[bytes, int | None] = {b"old": NOW - HORIZON - 5, b"new": NOW - 5}
-    tombstones: list[bytes] = []
-
-    async def tombstone(key: bytes) -> None:
-        tombstones.append(key)
-
-    n = asyncio.run(expire(store, tombstone, NOW, HORIZON))
-    assert n == 1
-    assert store == {b"new": NOW - 5}
-    assert tombstones == [b"old"]
+def test_sweep_interval_is_a_tenth_of_the_horizon_within_bounds():
+    assert sweep_interval_s(HORIZON) == 600.0
+    assert sweep_interval_s(3600) == 360.0
+    assert sweep_interval_s(5) == 1.0
 
 
-def test_expire_on_an_empty_store_is_a_no_op():
-    async def tombstone(key: bytes) -> None:
-        raise AssertionError(key)
+def test_one_table_per_dataset_with_its_changelog():
+    settings = Settings(app_id="app")
+    found = tables(settings)
+    assert sorted(found) == sorted([*(d.table for d in DATASETS), ALERT_TABLE])
+    assert found["audit_logs-seen"] == "app-audit_logs-seen-changelog"
+    assert found["members-state"] == "app-members-state-changelog"
+    assert found[ALERT_TABLE] == "app-alert-state-changelog"
+    only = tables(Settings(app_id="app", datasets=("members",), alerts=False))
+    assert only == {"members-state": "app-members-state-changelog"}
 
-    assert asyncio.run(expire({}, tombstone, NOW, HORIZON)) == 0
 
-
-def test_one_table_per_raw_topic_co_partitioned_with_it():
-    from streams.app import settings
-
-    assert sorted(tables) == sorted([*(d.name for d in DATASETS), "alert-state"])
-    assert tables["alert-state"].partitions == settings.topic_partitions
-    for dataset in DATASETS:
-        table = tables[dataset.name]
-        assert table.name == dataset.table
-        assert table.partitions == settings.topic_partitions
+def test_inputs_and_co_partitioned_topics_follow_the_settings():
+    settings = Settings(app_id="app", datasets=("audit_logs", "members"))
+    assert inputs(settings) == ("cloudflare.audit_logs.v1", "cloudflare.members.v1",
+                                "app-alert-events")
+    assert inputs(Settings(datasets=("members",), alerts=False)) == ("cloudflare.members.v1",)
+    both = co_partitioned(settings)
+    assert {"cloudflare.audit_logs.v1", "cloudflare.members.v1", DLQ, "app-alert-events",
+            "siem.alerts.v1", "siem.audit.v1"} <= set(both)
+    assert "cloudflare.http_requests.v1" not in both
+    assert "app-alert-events" not in co_partitioned(Settings(alerts=False))
+    assert [d.name for d in enabled(settings)] == ["audit_logs", "members"]
 
 
 def test_roster_state_digest_and_repeats():

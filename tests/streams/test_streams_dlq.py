@@ -1,12 +1,20 @@
-"""DLQ headers, and the agent dead-lettering garbage bytes (Faust test_context, memory://)."""
+"""DLQ headers, and the raw handler dead-lettering garbage bytes and going on."""
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+
+from test_streams_handlers import Wiring
+from test_streams_pipeline import Raw
 
 from streams.dlq import DeadLetter, headers, one_line
+from streams.topics import DLQ
+
+sys.path.insert(0, str(Path(__file__).parent / "ocsf"))
+from ocsf_samples import samples  # noqa: E402
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -28,51 +36,28 @@ def test_one_line_truncates():
     assert one_line("x" * 600, limit=10) == "x" * 9 + "…"
 
 
-class Sent:
-    """Stands in for ``agents.publish``: records each call."""
+def test_garbage_goes_to_the_dlq_and_the_stream_keeps_going(
+    wiring: Callable[..., Wiring], raw: Raw
+):
+    w = wiring()
+    w.raw("audit_logs", (b"k1", b"\x00\x00\x00\x00\x63garbage", None), partition=1, offset=0)
+    w.raw("audit_logs", (b"k2", b"not avro at all", None), partition=1, offset=1)
+    good = raw.message("audit_logs", samples("audit_logs", 1)[0])
+    table = w.raw("audit_logs", good, partition=1, offset=2)
 
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    async def __call__(self, topic, key, value, source, headers=None, partition=None) -> None:
-        self.calls.append(
-            {
-                "topic": topic,
-                "key": key,
-                "value": value,
-                "partition": source.partition if partition is None else partition,
-                "headers": headers,
-            }
-        )
-
-
-def test_agent_sends_garbage_to_the_dlq_and_keeps_going(agents_under_test):
-    from streams.app import app
-
-    agents, sent = agents_under_test
-    before = agents.stats.dead_letters
-
-    async def run() -> None:
-        app.loop = asyncio.get_running_loop()
-        app.finalize()
-        app.flow_control.resume()
-        async with agents.process_raw.test_context() as agent:
-            await agent.put(b"\x00\x00\x00\x00\x63garbage", key=b"k1", partition=1)
-            await agent.put(b"not avro at all", key=b"k2", partition=1)
-
-    asyncio.run(run())
-    assert agents.stats.dead_letters - before == 2
-    assert {c["topic"] for c in sent.calls} == {"cloudflare.dlq.v1"}
-    first, second = sent.calls
-    assert (first["key"], first["value"], first["partition"]) == (
-        b"k1",
-        b"\x00\x00\x00\x00\x63garbage",
-        1,
-    )
-    got = dict(first["headers"])
+    assert w.handlers.stats.dead_letters == 2
+    first, second = w.sink.to(DLQ)
+    assert (first.key, first.value, first.partition) == (
+        b"k1", b"\x00\x00\x00\x00\x63garbage", 1)
+    got = dict(first.headers or [])
     assert got["dlq.stage"] == b"decode"
     assert got["dlq.source.offset"] == b"0"
     assert got["dlq.source.partition"] == b"1"
     assert b"unknown schema id 99" in got["dlq.reason"]
-    assert dict(second["headers"])["dlq.source.offset"] == b"1"
-    assert second["key"] == b"k2"
+    assert (second.key, dict(second.headers or [])["dlq.source.offset"]) == (b"k2", b"1")
+    # dead letters are not remembered: a fixed record with the same key is not a duplicate
+    assert table.get(b"k1") is None and table.get(b"k2") is None
+    # the record after them is processed as usual
+    assert {r.topic for r in w.sink.records} - {DLQ, table.topic}
+    assert table.get(good[0]) is not None
+    assert (w.handlers.stats.received, w.handlers.stats.sent) == (3, 1)

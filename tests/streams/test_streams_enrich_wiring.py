@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from test_streams_pipeline import EXPECTED_TOPIC, Raw
 
-from streams.app import ConfigError, Settings
 from streams.codecs import Codecs
 from streams.enrich import Enricher, Roster, ThreatList
 from streams.pipeline import Options, Output, process
 from streams.roster_reader import RosterReader
+from streams.settings import ConfigError, Settings
 
 sys.path.insert(0, str(Path(__file__).parent / "ocsf"))
 from ocsf_samples import samples  # noqa: E402

@@ -1,8 +1,11 @@
-"""streams.metrics: per-agent Prometheus counters and the /health line."""
+"""streams.metrics: per-dataset Prometheus counters, the /health line, and the raw
+handler counting into them."""
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 from prometheus_client import REGISTRY
 
@@ -35,3 +38,29 @@ def test_agent_metrics_count_per_agent_route_and_stage():
     status = metrics.status()
     assert status["agent"] == agent and status["received"] == 2
     assert status["last_event_age_s"] is not None and status["last_event_age_s"] < 60
+
+
+def test_the_raw_handler_counts_into_its_dataset_metrics(wiring, raw):
+    sys.path.insert(0, str(Path(__file__).parent / "ocsf"))
+    from ocsf_samples import samples
+
+    agent = "firewall_events"
+    before = {
+        "in": _value("cfkafka_streams_events_in_total", agent=agent),
+        "dup": _value("cfkafka_streams_duplicates_total", agent=agent),
+        "dlq": _value("cfkafka_streams_dead_letters_total", agent=agent, stage="decode"),
+        "out": _value("cfkafka_streams_events_out_total", agent=agent,
+                      route="detection_finding"),
+    }
+    w = wiring()
+    message = raw.message(agent, samples(agent, 1)[0])
+    w.raw(agent, message, offset=0)
+    w.raw(agent, message, offset=1)
+    w.raw(agent, (b"k", b"garbage", None), offset=2)
+    assert _value("cfkafka_streams_events_in_total", agent=agent) - before["in"] == 3
+    assert _value("cfkafka_streams_duplicates_total", agent=agent) - before["dup"] == 1
+    assert _value("cfkafka_streams_dead_letters_total", agent=agent,
+                  stage="decode") - before["dlq"] == 1
+    assert _value("cfkafka_streams_events_out_total", agent=agent,
+                  route="detection_finding") - before["out"] == 1
+    assert w.handlers.metrics[agent].received == 3

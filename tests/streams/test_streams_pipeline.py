@@ -184,3 +184,59 @@ def test_a_value_of_another_dataset_is_a_normalize_dead_letter(codecs, raw):
     outcome = process(key, value, headers, {}, codecs, "access_requests")
     assert isinstance(outcome, DeadLetter)
     assert outcome.stage == "normalize"
+
+
+class _EveryEvent:
+    """A rule that looks at every event (subject: its uid)."""
+
+    uid = "test.every"
+
+    def subject(self, event: Any) -> str | None:
+        return str(event.get("metadata", {}).get("uid"))
+
+
+def test_alert_inputs_are_json_dumps_of_the_rule_and_event():
+    from datetime import UTC, datetime
+
+    from streams.pipeline import alert_inputs
+
+    record = {"metadata": {"uid": "u-1"}, "text": "héllo \U0001f600 \"q\"\n", "n": 1 << 70,
+              "f": 0.1, "nan": float("nan"), "when": datetime(2026, 1, 2, tzinfo=UTC),
+              "nested": [{"a": None, "b": True}], "empty": {}}
+    (send,) = alert_inputs((_EveryEvent(),), "alerts", record)  # type: ignore[arg-type]
+    assert send.value == json.dumps({"rule": "test.every", "event": record},
+                                    separators=(",", ":"), default=str).encode()
+    assert send.key == b"test.every|u-1"
+
+
+@pytest.mark.parametrize("dataset", sorted(EXPECTED_TOPIC))
+def test_process_sends_what_the_plain_reference_steps_give(dataset, codecs, raw):
+    """``process`` (compiled codecs, conform skipped for shaped records, one JSON encoder)
+    sends byte for byte what the plain steps give: fastavro decode, normalize, enrich,
+    conform, fastavro encode, ``json.dumps`` of the alert inputs."""
+    from streams.alerts import default_rules
+    from streams.enrich import Enricher, Roster
+    from streams.ocsf import conform, normalize
+    from streams.pipeline import header
+
+    rules = default_rules()
+    options = Options(legacy_audit=False, alert_rules=rules, alert_topic="alerts",
+                      enricher=Enricher.default(account_names={ACCOUNT: "Acme"},
+                                                zone_names={ZONE: "example"}, roster=Roster()))
+    reference_enricher = Enricher.default(account_names={ACCOUNT: "Acme"},
+                                          zone_names={ZONE: "example"}, roster=Roster())
+    for record in samples(dataset, 40, 6):
+        key, value, headers = raw.message(dataset, record)
+        outcome = process(key, value, headers, {}, codecs, dataset, options)
+        assert isinstance(outcome, Output), outcome
+        decoded = codecs.raw.decode_fastavro(value)
+        event = normalize(dataset, key.decode(), decoded, scope=header(headers, "cf.scope"),
+                          snapshot_at=header(headers, "cf.snapshot_at")
+                          if DATASET[dataset].roster else None)
+        enriched = conform(event.schema, reference_enricher.enrich(event.record))
+        main, *alerts = outcome.sends
+        assert main.value == codecs.ocsf[event.schema].encode_fastavro(enriched)
+        expected = [json.dumps({"rule": rule.uid, "event": enriched}, separators=(",", ":"),
+                               default=str).encode()
+                    for rule in rules if rule.subject(enriched) is not None]
+        assert [send.value for send in alerts] == expected
