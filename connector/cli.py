@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "streams":
-        from streams.__main__ import main as streams_main
+        from streams.app import main as streams_main
 
         return streams_main(rest)
     if args.command == "sim":

@@ -127,8 +127,6 @@ class Handlers:
             if table.get(outcome.key) is not None:
                 write(sink, table, outcome.key, None)
         elif isinstance(outcome, Output):
-            state = outcome.state if dataset.roster else int(self.now())
-            write(sink, table, outcome.key, state)
             for send in outcome.sends:
                 if send.key is None:
                     sink(send.topic, source.partition, outcome.key, send.value,
@@ -137,6 +135,10 @@ class Handlers:
                     sink(send.topic, alert_partition(send.key, self.partitions), send.key,
                          send.value)
                 counters.sent(send.route)
+            # after the sends: an output Kafka refuses leaves the key unseen (the worker
+            # dead-letters the record, and a replay from the DLQ is not a duplicate)
+            state = outcome.state if dataset.roster else int(self.now())
+            write(sink, table, outcome.key, state)
             self.stats.sent += 1
         else:
             dead_letter(sink, source, outcome)

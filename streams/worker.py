@@ -108,6 +108,8 @@ class Worker:
         self._sweep_s = sweep_interval_s(settings.dedup_horizon_s)
         #: when the producer was renewed (``renew_producer``)
         self._renewals: list[float] = []
+        #: how long the commits since the last progress line took
+        self.commit_seconds: list[float] = []
         #: monotonic time the running commit (or abort) began (``watch_commits``)
         self.committing_since: float | None = None
 
@@ -213,6 +215,7 @@ class Worker:
             table.flush()
         self.stats.committed += 1
         took = self._clock() - began
+        self.commit_seconds.append(took)
         if took > 5.0:
             log.warning("slow commit: %.1f s (the transaction was open %.1f s)", took,
                         self._clock() - self.transaction_began)
@@ -265,6 +268,16 @@ class Worker:
 
     def _abort(self, reason: str) -> None:
         """Undo the open transaction and read its records again from the committed offsets."""
+        watched = self.committing_since is None
+        if watched:  # an abort outside ``commit`` (partitions lost, an error): watched too
+            self.committing_since = time.monotonic()
+        try:
+            self._abort_watched(reason)
+        finally:
+            if watched:
+                self.committing_since = None
+
+    def _abort_watched(self, reason: str) -> None:
         log.warning("%s: aborting; its records are read again from the committed offsets",
                     reason)
         if self.exactly_once:
@@ -432,8 +445,12 @@ class Worker:
             else:
                 self.handlers.raw(source, self.datasets[topic], part, self._send)
         except KafkaException as exc:  # an output Kafka refuses at once (too large, ...)
-            if exc.args[0].fatal():
-                raise
+            error = exc.args[0]
+            if error.fatal():
+                raise _Fenced(str(error)) from exc
+            if error.txn_requires_abort():
+                msg = f"producing an output failed: {error}"
+                raise _Aborted(msg) from exc
             dead_letter(self._send, source, DeadLetter(
                 "encode", f"Kafka refused an output of this record: {exc.args[0]}"))
             self.stats.dead_letters += 1
@@ -501,6 +518,9 @@ class Worker:
                     except _Fenced as exc:
                         self.renew_producer(str(exc))
                         break  # the rest of the batch comes again from the committed offsets
+                    except _Aborted as exc:
+                        self._abort(str(exc))
+                        break
                     if (n % 100 == 0 and self._clock() - self.transaction_began >= interval
                             and not self.commit()):  # a slow batch: keep transactions short
                         break  # aborted: the rest of the batch comes again
@@ -515,7 +535,7 @@ class Worker:
                         self.renew_producer(str(exc))
                 if now >= next_progress:
                     next_progress = now + PROGRESS_INTERVAL_S
-                    log.info("streams progress: %s", self.stats.line())
+                    log.info("streams progress: %s%s", self.stats.line(), self._commit_times())
             log.info("stopping: committing and leaving the group")
             self.commit()
             return 0
@@ -536,6 +556,14 @@ class Worker:
             for table in self.tables.values():
                 table.close_all()
             log.info("streams stopped: %s", self.stats.line())
+
+    def _commit_times(self) -> str:
+        """`` commit_ms p50/p99/max=a/b/c`` over the commits since the last call."""
+        times, self.commit_seconds = sorted(self.commit_seconds), []
+        if not times:
+            return ""
+        p50, p99 = times[len(times) // 2], times[min(len(times) - 1, len(times) * 99 // 100)]
+        return f" commit_ms p50/p99/max={p50 * 1e3:.0f}/{p99 * 1e3:.0f}/{times[-1] * 1e3:.0f}"
 
     def stop(self) -> None:
         """Ask the loop to finish its transaction and stop."""

@@ -281,3 +281,27 @@ def test_stats_line_names_every_counter():
     stats = Stats(received=3, dead_letters=1)
     line = stats.line()
     assert "received=3" in line and "dead_letters=1" in line and "aborted=0" in line
+
+
+def test_an_output_kafka_refuses_leaves_the_key_unseen(
+    wiring: Callable[..., Wiring], raw: Raw
+):
+    """The table write comes after the outputs: when the sink refuses an output (the worker
+    dead-letters the record), the dedup key is not written, so a replay is no duplicate."""
+    w = wiring()
+    key, value, headers = raw.message("audit_logs", samples("audit_logs", 1)[0])
+    refused = RuntimeError("message too large")
+
+    def sink(topic: str, partition: int, key: bytes | None, value: bytes | None,
+             headers: Headers | None = None,
+             on_delivery: Callable[[Any, Any], None] | None = None) -> None:
+        if topic.startswith("siem."):
+            raise refused
+        w.sink(topic, partition, key, value, headers, on_delivery)
+
+    spec = DATASET["audit_logs"]
+    table = w.table(spec.table)
+    with pytest.raises(RuntimeError, match="too large"):
+        w.handlers.raw(w.source(spec.topic, 0, 0, key, value, headers), spec, table, sink)
+    assert table.get(key) is None
+    assert w.sink.records == []

@@ -1,6 +1,6 @@
 """streams.worker with fake confluent-kafka clients (no broker): transactions commit offsets
 and table writes together, aborts discard and rewind, retries, fencing, rebalances, the
-at-least-once path and the run loop.
+at-least-once path, the run loop (a refused output to the DLQ) and the commit watchdog.
 
 ``Broker`` is the little shared world the fakes live in: partition logs, the group's
 committed offsets and the records of committed transactions (what a read_committed reader
@@ -9,7 +9,9 @@ would see).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,12 +19,15 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaE
 from confluent_kafka import TopicPartition as KafkaTP
 
 import streams.worker
+from streams import dlq
+from streams.dlq import DeadLetter
 from streams.handlers import Handlers, Sink, Source, Stats, write
 from streams.metrics import AgentMetrics
 from streams.pipeline import Options
 from streams.routing import Dataset
 from streams.settings import Settings
 from streams.state import MemoryBackend, Partition
+from streams.topics import DLQ
 from streams.worker import COMMIT_RETRY_S, Worker, WorkerError, status
 
 RAW = "cloudflare.audit_logs.v1"
@@ -188,6 +193,8 @@ class FakeProducer:
         self.fail: dict[str, list[KafkaException]] = {}
         self.open = False
         self.produced: list[tuple[str, int, bytes | None, bytes | None, Any]] = []
+        #: (topic, partition, key, headers) of every ``produce``
+        self.headers: list[tuple[str, int, bytes | None, Any]] = []
         self.offsets: dict[TP, int] = {}
         #: at_least_once: topics whose deliveries fail at ``flush``
         self.undeliverable: set[str] = set()
@@ -214,6 +221,7 @@ class FakeProducer:
         if "transactional.id" in self.conf:
             assert self.open, "produce outside a transaction"
         self.produced.append((topic, partition, key, value, on_delivery))
+        self.headers.append((topic, partition, key, headers))
 
     def _deliver(self, failing: set[str]) -> None:
         for topic, partition, key, value, on_delivery in self.produced:
@@ -277,8 +285,8 @@ class StubHandlers(Handlers):
         if table.get(source.key) is not None:
             self.stats.duplicates += 1
             return
-        write(sink, table, source.key, int(self.now()))
         sink(OUT, source.partition, source.key, source.value)
+        write(sink, table, source.key, int(self.now()))  # after the output, as ``Handlers.raw``
 
     def alert(self, source: Source, table: Partition, sink: Sink) -> None:
         self.handled.append((source.topic, source.partition, source.offset))
@@ -372,6 +380,17 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Harness]:
     return lambda **overrides: Harness(monkeypatch, **overrides)
 
 
+def assert_aborted_and_replaced(h: Harness, old: FakeProducer) -> None:
+    """``old`` aborted its transaction (its last call) and the worker went on with a new
+    producer, made after it and initialised (librdkafka #5456/#5511: the old one's next
+    ``send_offsets_to_transaction`` can block for good after a coordinator outage)."""
+    assert old.calls[-1] == "abort_transaction"
+    assert h.producers[h.producers.index(old) + 1:] == [h.producer], "one new producer"
+    assert h.worker.producer is h.producer is not old
+    assert h.producer.calls[:1] == ["init_transactions"]
+    assert h.producer.conf == old.conf and h.producer.conf["transactional.id"] == "app-test"
+
+
 def test_a_batch_commits_its_next_offsets_and_stores_table_writes_only_after(
     harness: Callable[..., Harness]
 ):
@@ -420,11 +439,12 @@ def test_a_commit_that_requires_abort_discards_the_writes_and_rewinds(
     h.broker.group[(RAW, 0)] = 2
     h.handle(RAW, 0, 2)
     h.handle(RAW, 1, 3)
-    h.producer.fail[failing] = [kafka_error(abort=True)]
+    first = h.producer
+    first.fail[failing] = [kafka_error(abort=True)]
 
-    worker.commit()
+    assert worker.commit() is False
 
-    assert "abort_transaction" in h.producer.calls
+    assert_aborted_and_replaced(h, first)
     assert h.broker.commits == [] and h.out() == []
     for number in (0, 1):
         part = h.table(SEEN, number)
@@ -436,18 +456,23 @@ def test_a_commit_that_requires_abort_discards_the_writes_and_rewinds(
     for tp in ((RAW, 0), (RAW, 1)):
         for message in h.broker.logs[tp][h.consumer.positions[tp]:]:
             worker.handle(message)
-    worker.commit()
+    assert worker.commit() is True
     assert h.broker.commits == [{(RAW, 0): 4, (RAW, 1): 3}]
     assert len(h.out()) == len(set(h.out())) == 5
+    assert first.calls[-1] == "abort_transaction", "the old producer is not used again"
+    assert h.producer.calls == ["init_transactions", "begin_transaction",
+                                "send_offsets_to_transaction", "commit_transaction"]
 
 
 def test_a_non_retriable_commit_error_aborts(harness: Callable[..., Harness]):
     h = harness()
     worker = h.connect((RAW, 0))
     h.handle(RAW, 0, 1)
-    h.producer.fail["commit_transaction"] = [kafka_error(KafkaError.INVALID_TXN_STATE)]
-    worker.commit()
-    assert h.producer.calls[-1] == "abort_transaction"
+    first = h.producer
+    first.fail["commit_transaction"] = [kafka_error(KafkaError.INVALID_TXN_STATE)]
+    assert worker.commit() is False
+    assert first.calls.count("commit_transaction") == 1 and h.sleeps == []
+    assert_aborted_and_replaced(h, first)
     assert worker.stats.aborted == 1 and h.broker.commits == []
 
 
@@ -474,10 +499,11 @@ def test_retries_give_up_after_the_commit_retry_time_and_abort(
     h = harness()
     worker = h.connect((RAW, 0))
     h.handle(RAW, 0, 1)
-    h.producer.fail["commit_transaction"] = [kafka_error(retriable=True) for _ in range(1000)]
-    worker.commit()
+    first = h.producer
+    first.fail["commit_transaction"] = [kafka_error(retriable=True) for _ in range(1000)]
+    assert worker.commit() is False
     assert COMMIT_RETRY_S <= sum(h.sleeps) <= COMMIT_RETRY_S + 2
-    assert "abort_transaction" in h.producer.calls
+    assert_aborted_and_replaced(h, first)
     assert worker.stats.aborted == 1 and h.table(SEEN, 0).pending == {}
 
 
@@ -577,19 +603,22 @@ def test_an_abort_during_revoke_does_not_seek_leaving_partitions(
     h = harness()
     worker = h.connect((RAW, 0))
     h.handle(RAW, 0, 2)
-    h.producer.fail["commit_transaction"] = [kafka_error(abort=True)]
+    first = h.producer
+    first.fail["commit_transaction"] = [kafka_error(abort=True)]
     h.consumer.revoke()
-    assert "abort_transaction" in h.producer.calls
+    assert_aborted_and_replaced(h, first)
     assert h.consumer.seeks == [] and worker.stats.aborted == 1
+    assert h.broker.commits == [] and worker.in_transaction is False
 
 
 def test_on_lost_aborts_the_open_transaction(harness: Callable[..., Harness]):
     h = harness()
     worker = h.connect((RAW, 0))
     (message,) = h.handle(RAW, 0, 1)
+    first = h.producer
     h.consumer.callbacks["lost"](h.consumer, [KafkaTP(RAW, 0)])
-    assert "abort_transaction" in h.producer.calls
-    assert "commit_transaction" not in h.producer.calls
+    assert_aborted_and_replaced(h, first)
+    assert "commit_transaction" not in first.calls
     assert h.consumer.seeks == []
     assert h.table(SEEN, 0).get(message.key()) is None
     assert (worker.in_transaction, worker.assigned, worker.stats.aborted) == (False, set(), 1)
@@ -770,13 +799,12 @@ def test_status_is_healthy_only_when_ready_and_running(harness: Callable[..., Ha
     assert [s["healthy"] for s in status(h.worker, metrics)] == [False]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: after a commit aborts in the middle of a consume() batch, Worker.run goes on"
-    " handling the rest of the batch in a new transaction and commits offsets past the"
-    " aborted records before they are read again (lost if the worker dies in between)"))
 def test_an_abort_mid_batch_does_not_commit_past_the_aborted_records(
     harness: Callable[..., Harness]
 ):
+    # after a commit aborts in the middle of a consume() batch, the rest of the batch must
+    # not be handled in a new transaction whose commit would move the offset past the
+    # aborted records before they are read again (lost if the worker dies in between)
     h = harness()
     h.broker.append(RAW, 0, 150)
 
@@ -787,8 +815,13 @@ def test_an_abort_mid_batch_does_not_commit_past_the_aborted_records(
     h.producer.fail["commit_transaction"] = [kafka_error(abort=True)]
     h.consumer.script = [lambda c: c.assign((RAW, 0))]
     h.consumer.on_idle = h.worker.stop
-    h.worker.run()
+    first = h.producer
+    assert h.worker.run() == 0
     assert h.worker.stats.aborted == 1
+    assert len(h.producers) == 2 and first.calls[-1] == "abort_transaction"
+    assert h.producer.calls[0] == "init_transactions"
+    # the rest of the batch is dropped: the first 100 records, then all 150 from offset 0
+    assert h.handlers.handled == [(RAW, 0, i) for i in [*range(100), *range(150)]]
     assert h.broker.commits, "the records are committed in the end"
     # no commit may move the group's offset past a record whose output is not committed
     log = h.broker.logs[(RAW, 0)]
@@ -852,13 +885,13 @@ def test_a_fenced_produce_in_the_loop_replaces_the_producer(harness: Callable[..
     assert len(h.out()) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a record the producer refuses synchronously (KafkaException from produce, e.g."
-    " MSG_SIZE_TOO_LARGE for an output over message.max.bytes) escapes Worker.run: the"
-    " worker exits, restarts, reads the same record again and exits again (a poison pill)"))
 def test_an_output_the_producer_refuses_does_not_stop_the_stream(
     harness: Callable[..., Harness]
 ):
+    # a record the producer refuses synchronously (KafkaException from produce, e.g.
+    # MSG_SIZE_TOO_LARGE for an output over message.max.bytes) must not escape Worker.run:
+    # the worker would exit, restart, read the same record again and exit again (a poison
+    # pill). The source record goes to the DLQ instead.
     h = harness()
     poison = h.broker.append(RAW, 0, 3)[1]
     producer = h.producer
@@ -877,29 +910,83 @@ def test_an_output_the_producer_refuses_does_not_stop_the_stream(
     assert h.broker.group[(RAW, 0)] == 3
     assert sorted(h.out()) == sorted(m.key() for m in h.broker.logs[(RAW, 0)]
                                      if m is not poison)
+    assert h.worker.stats.dead_letters == 1 and h.worker.stats.aborted == 0
+    assert len(h.producers) == 1 and h.broker.commits == [{(RAW, 0): 3}]
+    assert [(t, p, k, v) for t, p, k, v in h.broker.visible if t == DLQ] == [
+        (DLQ, 0, poison.key(), poison.value())]
+    (headers,) = [dict(hs) for t, _, _, hs in producer.headers if t == DLQ]
+    reason = headers.pop("dlq.reason").decode()
+    assert reason.startswith("Kafka refused an output of this record: ")
+    assert "MSG_SIZE_TOO_LARGE" in reason
+    headers.pop("dlq.time")
+    expected = dict(dlq.headers(DeadLetter("encode", reason), RAW, 0, 1, datetime.now(UTC)))
+    assert headers == {k: v for k, v in expected.items() if k not in ("dlq.reason", "dlq.time")}
+    assert headers["dlq.stage"] == b"encode" and headers["dlq.source"] == f"{RAW}/0/1".encode()
 
 
 def test_a_failed_send_offsets_is_not_retried_but_aborts(harness: Callable[..., Harness]):
     h = harness()
     worker = h.connect((RAW, 0))
     h.handle(RAW, 0, 1)
-    h.producer.fail["send_offsets_to_transaction"] = [kafka_error(retriable=True)]
-    worker.commit()
-    assert h.producer.calls.count("send_offsets_to_transaction") == 1
-    assert "commit_transaction" not in h.producer.calls
-    assert h.producer.calls[-1] == "abort_transaction" and h.sleeps == []
+    first = h.producer
+    first.fail["send_offsets_to_transaction"] = [kafka_error(retriable=True)]
+    assert worker.commit() is False
+    assert first.calls.count("send_offsets_to_transaction") == 1
+    assert "commit_transaction" not in first.calls and h.sleeps == []
+    # the next send_offsets_to_transaction goes to a new producer (librdkafka #5456/#5511)
+    assert_aborted_and_replaced(h, first)
     assert worker.stats.aborted == 1 and h.table(SEEN, 0).pending == {}
+    h.handle(RAW, 0, 1)
+    assert worker.commit() is True
+    assert first.calls.count("send_offsets_to_transaction") == 1
+    assert h.producer.calls.count("send_offsets_to_transaction") == 1
+    assert h.broker.commits == [{(RAW, 0): 2}]
 
 
 def test_a_failing_abort_is_retried(harness: Callable[..., Harness]):
     h = harness()
     worker = h.connect((RAW, 0))
     h.handle(RAW, 0, 1)
+    first = h.producer
+    first.fail["commit_transaction"] = [kafka_error(abort=True)]
+    first.fail["abort_transaction"] = [kafka_error(retriable=True)]
+    assert worker.commit() is False
+    assert first.calls.count("abort_transaction") == 2 and h.sleeps == [1.0]
+    assert_aborted_and_replaced(h, first)
+    assert len(h.producers) == 2 and worker.stats.aborted == 1
+
+
+def test_an_abort_that_keeps_failing_replaces_the_producer_once(
+    harness: Callable[..., Harness]
+):
+    h = harness()
+    worker = h.connect((RAW, 0))
+    (message,) = h.handle(RAW, 0, 1)
+    first = h.producer
+    first.fail["commit_transaction"] = [kafka_error(abort=True)]
+    first.fail["abort_transaction"] = [kafka_error(retriable=True) for _ in range(1000)]
+    assert worker.commit() is False
+    assert COMMIT_RETRY_S <= sum(h.sleeps) <= COMMIT_RETRY_S + 2
+    assert_aborted_and_replaced(h, first)  # by renew_producer, not a second time after it
+    assert h.producer.calls == ["init_transactions"]
+    assert worker.stats.aborted == 1 and h.consumer.seeks == [(RAW, 0, OFFSET_BEGINNING)]
+    assert h.table(SEEN, 0).get(message.key()) is None
+
+
+def test_an_abort_rewinds_every_assigned_partition(harness: Callable[..., Harness]):
+    # records fetched but not handled yet (partition 1 here) are dropped by the loop after
+    # an abort: their partitions must go back to the committed offsets too
+    h = harness()
+    worker = h.connect((RAW, 0), (RAW, 1))
+    h.broker.logs[(RAW, 1)] = [Message(RAW, 1, i) for i in range(6)]
+    h.broker.group[(RAW, 1)] = 4
+    h.consumer.positions[(RAW, 1)] = 6  # 4 and 5 fetched, not handled
+    h.handle(RAW, 0, 2)
     h.producer.fail["commit_transaction"] = [kafka_error(abort=True)]
-    h.producer.fail["abort_transaction"] = [kafka_error(retriable=True)]
-    worker.commit()
-    assert h.producer.calls.count("abort_transaction") == 2 and h.sleeps == [1.0]
-    assert len(h.producers) == 1 and worker.stats.aborted == 1
+    assert worker.commit() is False
+    assert worker.positions == {}
+    assert sorted(h.consumer.seeks) == [(RAW, 0, OFFSET_BEGINNING), (RAW, 1, 4)]
+    assert h.consumer.positions == {(RAW, 0): 0, (RAW, 1): 4}
 
 
 def test_init_transactions_is_retried_while_kafka_is_unreachable(
@@ -914,3 +1001,82 @@ def test_init_transactions_is_retried_while_kafka_is_unreachable(
     fenced.producer.fail["init_transactions"] = [kafka_error(fatal=True)]
     with pytest.raises(WorkerError, match="app-test"):
         fenced.worker.run()
+
+
+class Stopping:
+    """``worker.stopping`` for the watchdog: ``wait`` returns at once, False ``rounds``
+    times (the watchdog looks), then True (stopped)."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return len(self.waits) > self.rounds
+
+    def is_set(self) -> bool:
+        return len(self.waits) > self.rounds
+
+
+@pytest.mark.parametrize(("since", "stuck_s", "exits"), [
+    (-100.0, 1.0, [3]),  # a commit blocked 100 s, stuck after 1 s: exit code 3
+    (-100.0, 300.0, []),  # blocked, but not for long yet
+    (None, 0.0, []),  # no commit running
+])
+def test_watch_commits_exits_when_a_commit_is_stuck(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch,
+    since: float | None, stuck_s: float, exits: list[int]
+):
+    exited: list[int] = []
+    monkeypatch.setattr(streams.worker.os, "_exit", exited.append)
+    monkeypatch.setattr(streams.worker.logging, "shutdown", lambda: None)
+    h = harness()
+    stopping = Stopping(rounds=1)
+    h.worker.stopping = stopping  # type: ignore[assignment]
+    h.worker.committing_since = None if since is None else time.monotonic() + since
+    thread = streams.worker.watch_commits(h.worker, stuck_s)
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and thread.daemon
+    assert exited == exits
+    assert stopping.waits == [10.0, 10.0], "looks every 10 s until stopped"
+
+
+def test_watch_commits_sees_the_commit_of_the_worker(harness: Callable[..., Harness]):
+    # the watchdog reads ``committing_since``: set while a commit runs, cleared after
+    h = harness()
+    worker = h.connect((RAW, 0))
+    seen: list[float | None] = []
+    h.handle(RAW, 0, 1)
+    h.producer.before_commit = lambda: seen.append(worker.committing_since)
+    before = time.monotonic()
+    assert worker.commit() is True
+    assert len(seen) == 1 and seen[0] is not None and before <= seen[0] <= time.monotonic()
+    assert worker.committing_since is None
+    h.handle(RAW, 0, 1)
+    h.producer.fail["commit_transaction"] = [kafka_error(abort=True)]
+    h.producer.before_commit = lambda: seen.append(worker.committing_since)
+    assert worker.commit() is False  # an abort (and a new producer) clears it too
+    assert seen[1] is not None and worker.committing_since is None
+
+
+def test_a_refused_record_leaves_no_table_write(harness: Callable[..., Harness]):
+    h = harness()
+    poison = h.broker.append(RAW, 0, 2)[1]
+    producer = h.producer
+    original = producer.produce
+
+    def produce(topic: str, value: bytes | None = None, key: bytes | None = None,
+                **kwargs: Any) -> None:
+        if topic == OUT and key == poison.key():
+            raise kafka_error(KafkaError.MSG_SIZE_TOO_LARGE)
+        original(topic, value, key, **kwargs)
+
+    producer.produce = produce  # type: ignore[method-assign]
+    h.consumer.script = [lambda c: c.assign((RAW, 0))]
+    h.consumer.on_idle = h.worker.stop
+    assert h.worker.run() == 0
+    assert h.worker.stats.dead_letters == 1 and h.broker.group[(RAW, 0)] == 2
+    changelog = h.settings.changelog(SEEN)
+    assert [k for t, _, k, _ in h.broker.visible if t == changelog] == [
+        h.broker.logs[(RAW, 0)][0].key()]
