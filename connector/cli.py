@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--config", metavar="FILE", default=os.environ.get("CFKAFKA_CONFIG"),
             help="YAML configuration file (default $CFKAFKA_CONFIG; without one, settings "
                  "come from the environment only). Environment variables override the file.")
-    commands.add_parser("streams", help="run a stream worker (dedup, OCSF, enrich, route, alerts)", add_help=False)
+    commands.add_parser("streams", add_help=False,
+                        help="run a stream worker (dedup, OCSF, enrich, route, alerts)")
     commands.add_parser("sim", help="run the Cloudflare API simulator", add_help=False)
     commands.add_parser("dev", help="local Kafka + schema registry: up | down | status",
                         add_help=False)
