@@ -104,12 +104,15 @@ def load_text() -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (``/proc/<pid>/stat``), 0.0 if it is gone."""
+    """utime + stime of ``pid`` and its live child processes (``/proc``; a worker with
+    ``--processes`` N runs N children), 0.0 if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 CODE_DIRS = ("streams", "schemas")
@@ -347,7 +350,8 @@ class Worker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.alive()
-            if "STREAMS READY" in self.log_path.read_text(errors="replace"):
+            ready = self.log_path.read_text(errors="replace").count("STREAMS READY")
+            if ready >= int(self.env.get("STREAMS_PROCESSES") or 1):  # one per process
                 return
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready; log {self.log_path}:\n{self.tail()}")
@@ -690,6 +694,9 @@ def bench_dataset(boot: str, url: str, dataset: str, n: int, tmp: Path, run: str
     commit_offsets(boot, app_id, raw_topic, starts)
     log(f"{dataset}: starting worker {app_id} (load {load_text()})...")
     env = worker_env(boot, url, dataset, app_id, tmp, partitions, args.alerts)
+    if args.commit_interval is not None:
+        env["STREAMS_COMMIT_INTERVAL_S"] = str(args.commit_interval)
+    env["STREAMS_PROCESSES"] = str(args.processes)
     worker = start_worker(env, app_id, tmp)
     try:
         worker.wait_ready()
@@ -753,6 +760,8 @@ def bench_dataset(boot: str, url: str, dataset: str, n: int, tmp: Path, run: str
         commit_offsets(boot, app_id, raw_topic, starts)
         log(f"{dataset}: worker under cProfile over {events} records...")
         env = worker_env(boot, url, dataset, app_id, tmp, partitions, args.alerts)
+        if args.commit_interval is not None:
+            env["STREAMS_COMMIT_INTERVAL_S"] = str(args.commit_interval)
         worker = start_worker(env, app_id, tmp, profile=prof)
         try:
             worker.wait_ready(600)
@@ -950,6 +959,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--alerts", action="store_true",
                         help="run the alert rules too (STREAMS_ALERTS; off: dedup, normalize, "
                              "enrich, route only)")
+    parser.add_argument("--commit-interval", type=float, default=None,
+                        help="the worker's STREAMS_COMMIT_INTERVAL_S (default: its default)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="the worker's STREAMS_PROCESSES (worker processes)")
     parser.add_argument("--no-bare", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the bare loop and the worker (http_requests), extra passes")

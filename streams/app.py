@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 
@@ -113,6 +117,80 @@ def run(settings: Settings) -> int:
             reader.stop()
 
 
+def child_env(environ: Mapping[str, str], settings: Settings, number: int) -> dict[str, str]:
+    """Process ``number``'s environment: one process, its own instance id, data directory
+    and metrics port (``STREAMS_METRICS_PORT`` + number)."""
+    env = {**environ, "STREAMS_PROCESSES": "1",
+           "STREAMS_INSTANCE_ID": f"{settings.instance}-p{number}",
+           "STREAMS_DATADIR": str(Path(settings.datadir) / f"process-{number}")}
+    if settings.metrics_port:
+        env["STREAMS_METRICS_PORT"] = str(settings.metrics_port + number)
+    return env
+
+
+class Supervisor:
+    """Runs ``STREAMS_PROCESSES`` worker processes (``python -m streams``) and keeps them
+    running: one that exits with an error (e.g. the commit watchdog's code 3) is started
+    again, up to ``RESTARTS`` times in ``RESTART_WINDOW_S``; SIGTERM / SIGINT stop them all
+    cleanly. Each process is a worker of its own (consumer, transactional producer, stores),
+    so they share the partitions like workers on separate machines."""
+
+    RESTARTS = 5
+    RESTART_WINDOW_S = 300.0
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str], loglevel: str,
+                 spawn: Callable[[list[str], dict[str, str]], Any] | None = None) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.loglevel = loglevel
+        self.spawn = spawn or (lambda argv, env: subprocess.Popen(argv, env=env))
+        self.children: dict[int, Any] = {}
+        self.restarts: list[float] = []
+        self.stopping = False
+
+    def start(self, number: int) -> None:
+        argv = [sys.executable, "-m", "streams", "-l", self.loglevel]
+        self.children[number] = self.spawn(argv, child_env(self.environ, self.settings, number))
+
+    def stop(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
+        """Stop every process (SIGTERM: each commits and leaves the group)."""
+        self.stopping = True
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    def run(self, poll_s: float = 0.5) -> int:
+        """Until stopped, or until a process keeps failing; return the exit status."""
+        for number in range(self.settings.processes):
+            self.start(number)
+        log.info("streams: %d worker processes: %s", len(self.children),
+                 " ".join(str(c.pid) for c in self.children.values()))
+        status = 0
+        while self.children:
+            for number, child in list(self.children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                del self.children[number]
+                if self.stopping or code == 0:
+                    status = status or code
+                    continue
+                now = time.monotonic()
+                self.restarts = [t for t in self.restarts
+                                 if now - t < self.RESTART_WINDOW_S] + [now]
+                if len(self.restarts) > self.RESTARTS:
+                    log.error("worker process %d exited with %d; %d restarts in %.0f s:"
+                              " stopping", number, code, len(self.restarts) - 1,
+                              self.RESTART_WINDOW_S)
+                    status = code
+                    self.stop()
+                    continue
+                log.warning("worker process %d exited with %d: starting it again", number, code)
+                self.start(number)
+            time.sleep(poll_s)
+        return status
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cfkafka streams",
@@ -123,6 +201,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-l", "--loglevel", default="info",
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("-D", "--datadir", help="local table stores (STREAMS_DATADIR)")
+    parser.add_argument("-P", "--processes", type=int,
+                        help="worker processes to run (STREAMS_PROCESSES, default 1)")
     return parser.parse_args(list(argv))
 
 
@@ -134,9 +214,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     environ = dict(os.environ if env is None else env)
     if args.datadir:
         environ["STREAMS_DATADIR"] = args.datadir
+    if args.processes is not None:
+        environ["STREAMS_PROCESSES"] = str(args.processes)
     try:
         settings = Settings.from_env(environ)
     except ConfigError as exc:
         print(f"cfkafka streams: {exc}", file=sys.stderr)
         return 2
+    if settings.processes > 1:
+        supervisor = Supervisor(settings, environ, args.loglevel)
+        signal.signal(signal.SIGTERM, supervisor.stop)
+        signal.signal(signal.SIGINT, supervisor.stop)
+        return supervisor.run()
     return run(settings)

@@ -173,6 +173,9 @@ class Settings:
     transaction_timeout_s: int = 10
     #: most records consumed per poll (one batch)
     max_batch: int = 2000
+    #: worker processes one ``cfkafka streams`` runs (each its own consumer, producer and
+    #: stores; they share the partitions like separate workers)
+    processes: int = 1
     #: enrich SIEM records (names, roster join, user agent, IP class, threat lists)
     enrich: bool = True
     account_names: Mapping[str, str] = field(default_factory=dict)
@@ -209,6 +212,7 @@ class Settings:
             transaction_timeout_s=_int(env, "STREAMS_TRANSACTION_TIMEOUT_S",
                                        d.transaction_timeout_s),
             max_batch=_int(env, "STREAMS_MAX_BATCH", d.max_batch),
+            processes=_int(env, "STREAMS_PROCESSES", d.processes),
             enrich=_bool(env, "STREAMS_ENRICH", d.enrich),
             account_names=_names(env, "STREAMS_ACCOUNT_NAMES"),
             zone_names=_names(env, "STREAMS_ZONE_NAMES"),
@@ -228,8 +232,9 @@ class Settings:
         if not settings.store.startswith(("rocksdb:", "memory:")):
             msg = f"STREAMS_STORE must be rocksdb:// or memory://, got {settings.store!r}"
             raise ConfigError(msg)
-        if min(settings.transaction_timeout_s, settings.max_batch) < 1:
-            msg = "STREAMS_TRANSACTION_TIMEOUT_S and STREAMS_MAX_BATCH must be positive"
+        if min(settings.transaction_timeout_s, settings.max_batch, settings.processes) < 1:
+            msg = ("STREAMS_TRANSACTION_TIMEOUT_S, STREAMS_MAX_BATCH and STREAMS_PROCESSES must"
+                   " be positive")
             raise ConfigError(msg)
         if not 0.01 <= settings.commit_interval_s <= 60:
             msg = "STREAMS_COMMIT_INTERVAL_S must be between 0.01 and 60 seconds"
@@ -240,13 +245,17 @@ class Settings:
         return settings
 
     @property
+    def instance(self) -> str:
+        """``STREAMS_INSTANCE_ID``, else a hash of the host name and the data directory."""
+        if self.instance_id:
+            return self.instance_id
+        where = f"{socket.gethostname()}:{Path(self.datadir).resolve()}"
+        return hashlib.blake2b(where.encode(), digest_size=6).hexdigest()
+
+    @property
     def transactional_id(self) -> str:
-        """``<app id>-<instance id>`` (the instance id defaults to host + data directory)."""
-        instance = self.instance_id
-        if not instance:
-            where = f"{socket.gethostname()}:{Path(self.datadir).resolve()}"
-            instance = hashlib.blake2b(where.encode(), digest_size=6).hexdigest()
-        return f"{self.app_id}-{instance}"
+        """``<app id>-<instance id>``."""
+        return f"{self.app_id}-{self.instance}"
 
     def changelog(self, table: str) -> str:
         """A table's changelog topic (Faust's naming, so older tables restore)."""
