@@ -630,7 +630,9 @@ def latency_phase(boot: str, messages: list[Raw], rate: float, worker: Worker,
             deadline = time.monotonic() + drain_s
         if deadline is not None and time.monotonic() > deadline:
             break
-        batch = consumer.consume(500, 0.05)
+        # ``consume(n, t)`` waits t for n records: t is added to measurements at low rates,
+        # and t = 0 would spin a core the worker needs; 10 ms is both small and cheap
+        batch = consumer.consume(500, 0.01)
         recv_ms = time.time() * 1000
         for msg in batch:
             key = msg.key()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -107,6 +108,10 @@ def run(settings: Settings) -> int:
         reader.start()
     if settings.metrics_port:
         serve_metrics(worker, worker.handlers.metrics, settings.metrics_port)
+    # Start-up made long-lived objects (compiled codecs, parsers, caches): out of the
+    # collector's way, so full collections stay short (they stall the loop: latency)
+    gc.collect()
+    gc.freeze()
     try:
         return worker.run()
     except WorkerError as exc:
