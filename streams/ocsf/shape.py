@@ -17,7 +17,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import schemas
 
@@ -25,6 +25,7 @@ from .errors import ShapeError
 
 Named = dict[str, Mapping[str, Any]]
 Converter = Callable[[Any], Any]
+F = TypeVar("F", bound=Callable[[Any], Any])
 
 _IMMUTABLE = (str, int, float, bool, type(None))
 
@@ -67,32 +68,26 @@ def _never(_value: Any) -> bool:
     return False
 
 
-class _ShapeChecker:
-    """``shaped``'s checks, one closure per Avro type of a schema (None: any value does)."""
+class _PerType(Generic[F]):
+    """One closure per resolved record, array or map type, made once (by the node's
+    identity); a recursive type refers to itself through a late-bound lambda. Subclasses
+    make the closures (``_record``, ``_array``, ``_map``)."""
 
-    def __init__(self, named: Named) -> None:
-        self.named = named
-        self.made: dict[int, Callable[[Any], bool] | None] = {}
-        self.keep: list[Any] = []
+    def __init__(self) -> None:
+        self.made: dict[int, F | None] = {}
+        self.keep: list[Any] = []  # the schema nodes the ids belong to
 
-    def check(self, avro_type: Any) -> Callable[[Any], bool] | None:
-        """The check of a non-null value of ``avro_type``; None when conform keeps any
-        value as it is (primitives)."""
-        resolved = ShapeCompiler(self.named).resolve(avro_type)
-        if resolved is None:  # several non-null branches: conform refuses
-            return _never
-        if not isinstance(resolved, dict):
-            return None
+    def _made(self, resolved: Mapping[str, Any]) -> F | None:
         key = id(resolved)
         if key in self.made:
             found = self.made[key]
             if found is None:  # a recursive type: late binding
-                return lambda value: self._late(key, value)
+                return cast("F", lambda value: self._late(key, value))
             return found
         self.made[key] = None
         self.keep.append(resolved)
         kind = resolved.get("type")
-        made: Callable[[Any], bool] | None
+        made: F | None
         if kind == "record":
             made = self._record(resolved)
         elif kind == "array":
@@ -107,10 +102,37 @@ class _ShapeChecker:
             self.made[key] = made
         return made
 
-    def _late(self, key: int, value: Any) -> bool:
+    def _late(self, key: int, value: Any) -> Any:
         found = self.made[key]
         assert found is not None
         return found(value)
+
+    def _record(self, node: Mapping[str, Any]) -> F:
+        raise NotImplementedError
+
+    def _array(self, node: Mapping[str, Any]) -> F:
+        raise NotImplementedError
+
+    def _map(self, node: Mapping[str, Any]) -> F:
+        raise NotImplementedError
+
+
+class _ShapeChecker(_PerType[Callable[[Any], bool]]):
+    """``shaped``'s checks, one closure per Avro type of a schema (None: any value does)."""
+
+    def __init__(self, named: Named) -> None:
+        super().__init__()
+        self.named = named
+
+    def check(self, avro_type: Any) -> Callable[[Any], bool] | None:
+        """The check of a non-null value of ``avro_type``; None when conform keeps any
+        value as it is (primitives)."""
+        resolved = ShapeCompiler(self.named).resolve(avro_type)
+        if resolved is None:  # several non-null branches: conform refuses
+            return _never
+        if not isinstance(resolved, dict):
+            return None
+        return self._made(resolved)
 
     def _record(self, node: Mapping[str, Any]) -> Callable[[Any], bool]:
         """Generated: the field names in order, then one expression over the fields that
@@ -308,13 +330,12 @@ def default_source(default: Any) -> tuple[str, Any] | None:
     return "_deepcopy(%s)", default
 
 
-class ShapeCompiler:
+class ShapeCompiler(_PerType[Converter]):
     """Generates one converter per Avro type of a schema (records as straight-line code)."""
 
     def __init__(self, named: Named) -> None:
+        super().__init__()
         self.named = named
-        self.cache: dict[int, Converter | None] = {}
-        self.keep: list[Any] = []  # the schema nodes the cache ids belong to
 
     def resolve(self, avro_type: Any) -> Any:
         """Named type references resolved, unions with one non-null branch unwrapped;
@@ -337,39 +358,12 @@ class ShapeCompiler:
             return _refuse
         if not isinstance(resolved, dict):
             return None
-        key = id(resolved)
-        if key in self.cache:
-            found = self.cache[key]
-            if found is None:  # a recursive type: late binding through the cache
-                return lambda value: self._late(key, value)
-            return found
-        self.cache[key] = None
-        self.keep.append(resolved)
-        kind = resolved.get("type")
-        made: Converter | None
-        if kind == "record":
-            made = self._record(resolved)
-        elif kind == "array":
-            made = self._array(resolved)
-        elif kind == "map":
-            made = self._map(resolved)
-        else:
-            made = None
-        if made is None:
-            del self.cache[key]
-        else:
-            self.cache[key] = made
-        return made
-
-    def _late(self, key: int, value: Any) -> Any:
-        found = self.cache[key]
-        assert found is not None
-        return found(value)
+        return self._made(resolved)
 
     def _array(self, node: Mapping[str, Any]) -> Converter:
         resolved = self.resolve(node["items"])
         if isinstance(resolved, dict) and resolved.get("type") == "record" and (
-                id(resolved) not in self.cache):  # not a recursive type
+                id(resolved) not in self.made):  # not a recursive type
             return self._records(resolved)
         item = self.convert(node["items"])
 

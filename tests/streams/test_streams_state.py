@@ -11,6 +11,7 @@ from typing import Any
 import confluent_kafka
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from fake_kafka import FakeMessage
 
 from streams.state import (
     Backend,
@@ -239,31 +240,7 @@ def test_encode_decode_round_trip(value: Any):
 # --- restore: a fake confluent_kafka.Consumer (``restore`` imports it when called) ---------
 
 
-class Record:
-    """A changelog record or the end-of-partition event."""
-
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
-                 value: bytes | None, error: KafkaError | None = None) -> None:
-        self._topic, self._partition, self._offset = topic, partition, offset
-        self._key, self._value, self._error = key, value, error
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def error(self) -> KafkaError | None:
-        return self._error
+Record = FakeMessage  # a changelog record or the end-of-partition event
 
 
 class Changelogs:

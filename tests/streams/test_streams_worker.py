@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as KafkaTP
+from fake_kafka import FakeMessage
 
 import streams.worker
 from streams import dlq
@@ -46,38 +47,14 @@ def kafka_error(code: int = KafkaError._TIMED_OUT, *, fatal: bool = False,  # no
                                      txn_requires_abort=abort))
 
 
-class Message:
-    """A consumed record or a delivery report (confluent-kafka's ``Message`` surface)."""
+class Message(FakeMessage):
+    """A consumed record or a delivery report; the key defaults to ``topic/partition/offset``."""
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes | None = None,
                  value: bytes | None = b"v", error: KafkaError | None = None) -> None:
-        self._topic, self._partition, self._offset = topic, partition, offset
-        self._key = key if key is not None else f"{topic}/{partition}/{offset}".encode()
-        self._value, self._error = value, error
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> None:
-        return None
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, int(NOW * 1000)
-
-    def error(self) -> KafkaError | None:
-        return self._error
+        super().__init__(topic, partition, offset,
+                         key if key is not None else f"{topic}/{partition}/{offset}".encode(),
+                         value, error, int(NOW * 1000))
 
 
 class Broker:
