@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from .enrich import Roster
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class RosterReader:
         while not self._stop.is_set():
             try:
                 self._follow()
+            except KafkaException as exc:  # Kafka unreachable: expected, no traceback
+                log.warning("roster reader: %s; restarting in 5 s", exc.args[0])
+                self._stop.wait(5.0)
             except Exception:
                 log.exception("roster reader failed; restarting in 5 s")
                 self._stop.wait(5.0)
