@@ -862,15 +862,10 @@ def test_a_fenced_produce_in_the_loop_replaces_the_producer(harness: Callable[..
     assert len(h.out()) == 2
 
 
-def test_an_output_the_producer_refuses_does_not_stop_the_stream(
-    harness: Callable[..., Harness]
-):
-    # a record the producer refuses synchronously (KafkaException from produce, e.g.
-    # MSG_SIZE_TOO_LARGE for an output over message.max.bytes) must not escape Worker.run:
-    # the worker would exit, restart, read the same record again and exit again (a poison
-    # pill). The source record goes to the DLQ instead.
-    h = harness()
-    poison = h.broker.append(RAW, 0, 3)[1]
+def run_with_a_refused_output(h: Harness, records: int) -> Message:
+    """Run the worker over ``records`` raw records of partition 0 while the producer refuses
+    the output of the second one at once (MSG_SIZE_TOO_LARGE); return that record."""
+    poison = h.broker.append(RAW, 0, records)[1]
     producer = h.producer
     original = producer.produce
 
@@ -884,6 +879,18 @@ def test_an_output_the_producer_refuses_does_not_stop_the_stream(
     h.consumer.script = [lambda c: c.assign((RAW, 0))]
     h.consumer.on_idle = h.worker.stop
     assert h.worker.run() == 0
+    return poison
+
+
+def test_an_output_the_producer_refuses_does_not_stop_the_stream(
+    harness: Callable[..., Harness]
+):
+    # a record the producer refuses synchronously (KafkaException from produce, e.g.
+    # MSG_SIZE_TOO_LARGE for an output over message.max.bytes) must not escape Worker.run:
+    # the worker would exit, restart, read the same record again and exit again (a poison
+    # pill). The source record goes to the DLQ instead.
+    h = harness()
+    poison = run_with_a_refused_output(h, 3)
     assert h.broker.group[(RAW, 0)] == 3
     assert sorted(h.out()) == sorted(m.key() for m in h.broker.logs[(RAW, 0)]
                                      if m is not poison)
@@ -891,7 +898,7 @@ def test_an_output_the_producer_refuses_does_not_stop_the_stream(
     assert len(h.producers) == 1 and h.broker.commits == [{(RAW, 0): 3}]
     assert [(t, p, k, v) for t, p, k, v in h.broker.visible if t == DLQ] == [
         (DLQ, 0, poison.key(), poison.value())]
-    (headers,) = [dict(hs) for t, _, _, hs in producer.headers if t == DLQ]
+    (headers,) = [dict(hs) for t, _, _, hs in h.producers[0].headers if t == DLQ]
     reason = headers.pop("dlq.reason").decode()
     assert reason.startswith("Kafka refused an output of this record: ")
     assert "MSG_SIZE_TOO_LARGE" in reason
@@ -1039,20 +1046,7 @@ def test_watch_commits_sees_the_commit_of_the_worker(harness: Callable[..., Harn
 
 def test_a_refused_record_leaves_no_table_write(harness: Callable[..., Harness]):
     h = harness()
-    poison = h.broker.append(RAW, 0, 2)[1]
-    producer = h.producer
-    original = producer.produce
-
-    def produce(topic: str, value: bytes | None = None, key: bytes | None = None,
-                **kwargs: Any) -> None:
-        if topic == OUT and key == poison.key():
-            raise kafka_error(KafkaError.MSG_SIZE_TOO_LARGE)
-        original(topic, value, key, **kwargs)
-
-    producer.produce = produce  # type: ignore[method-assign]
-    h.consumer.script = [lambda c: c.assign((RAW, 0))]
-    h.consumer.on_idle = h.worker.stop
-    assert h.worker.run() == 0
+    run_with_a_refused_output(h, 2)
     assert h.worker.stats.dead_letters == 1 and h.broker.group[(RAW, 0)] == 2
     changelog = h.settings.changelog(SEEN)
     assert [k for t, _, k, _ in h.broker.visible if t == changelog] == [
