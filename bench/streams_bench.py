@@ -381,9 +381,10 @@ WORKERS: list[Worker] = []
 
 
 def worker_env(boot: str, url: str, dataset: str, app_id: str, tmp: Path, partitions: int,
-               alerts: bool) -> dict[str, str]:  # noqa: FBT001
+               args: argparse.Namespace, processes: int = 1) -> dict[str, str]:
     """The worker's environment: defaults (exactly_once, rocksdb, enrichment on) except
-    ``STREAMS_DATASETS``, ``STREAMS_LEGACY_AUDIT=false`` and ``STREAMS_ALERTS``."""
+    ``STREAMS_DATASETS``, ``STREAMS_LEGACY_AUDIT=false``, ``STREAMS_ALERTS`` (``--alerts``),
+    ``STREAMS_PROCESSES`` and ``STREAMS_COMMIT_INTERVAL_S`` (``--commit-interval``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMS_", "CF_"))}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=boot,
@@ -396,9 +397,12 @@ def worker_env(boot: str, url: str, dataset: str, app_id: str, tmp: Path, partit
         STREAMS_LEGACY_AUDIT="false",
         STREAMS_SESSION_TIMEOUT_S="10",
         CFKAFKA_TOPIC_PARTITIONS=str(partitions),
-        STREAMS_ALERTS="true" if alerts else "false",
+        STREAMS_ALERTS="true" if args.alerts else "false",
+        STREAMS_PROCESSES=str(processes),
         PYTHONUNBUFFERED="1",
     )
+    if args.commit_interval is not None:
+        env["STREAMS_COMMIT_INTERVAL_S"] = str(args.commit_interval)
     return env
 
 
@@ -699,10 +703,7 @@ def bench_dataset(boot: str, url: str, dataset: str, n: int, tmp: Path, run: str
     app_id = f"streams-bench-{dataset.replace('_', '-')}-{run}"
     commit_offsets(boot, app_id, raw_topic, starts)
     log(f"{dataset}: starting worker {app_id} (load {load_text()})...")
-    env = worker_env(boot, url, dataset, app_id, tmp, partitions, args.alerts)
-    if args.commit_interval is not None:
-        env["STREAMS_COMMIT_INTERVAL_S"] = str(args.commit_interval)
-    env["STREAMS_PROCESSES"] = str(args.processes)
+    env = worker_env(boot, url, dataset, app_id, tmp, partitions, args, args.processes)
     worker = start_worker(env, app_id, tmp)
     try:
         worker.wait_ready()
@@ -766,9 +767,7 @@ def bench_dataset(boot: str, url: str, dataset: str, n: int, tmp: Path, run: str
         app_id = f"{app_id}-prof"
         commit_offsets(boot, app_id, raw_topic, starts)
         log(f"{dataset}: worker under cProfile over {events} records...")
-        env = worker_env(boot, url, dataset, app_id, tmp, partitions, args.alerts)
-        if args.commit_interval is not None:
-            env["STREAMS_COMMIT_INTERVAL_S"] = str(args.commit_interval)
+        env = worker_env(boot, url, dataset, app_id, tmp, partitions, args)
         worker = start_worker(env, app_id, tmp, profile=prof)
         try:
             worker.wait_ready(600)

@@ -22,11 +22,11 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from .enrich import Roster
+from .state import PARTITION_EOF
 
 log = logging.getLogger(__name__)
 
 ROSTER_DATASETS = ("members", "access_users")
-_PARTITION_EOF = -191
 
 
 class RosterReader:
@@ -116,7 +116,7 @@ class RosterReader:
                     error = message.error()
                     if error is None:
                         self.fold(message.topic() or "", message.key(), message.value())
-                    elif error.code() == _PARTITION_EOF:
+                    elif error.code() == PARTITION_EOF:
                         pending.discard((message.topic(), message.partition()))
                     else:
                         log.warning("roster reader: %s", error)

@@ -444,10 +444,8 @@ class Worker:
                 self.handlers.alert(source, part, self._send)
             else:
                 self.handlers.raw(source, self.datasets[topic], part, self._send)
-        except KafkaException as exc:  # an output Kafka refuses at once (too large, ...)
-            error = exc.args[0]
-            if error.fatal():
-                raise _Fenced(str(error)) from exc
+        except KafkaException as exc:  # an output Kafka refuses at once (too large, ...);
+            error = exc.args[0]  # fatal errors come as ``_Fenced`` from ``_send``
             if error.txn_requires_abort():
                 msg = f"producing an output failed: {error}"
                 raise _Aborted(msg) from exc

@@ -148,16 +148,20 @@ def _scenario(
             dead[bad] = "normalize"
     # Access denials for one user, three before the kill -9 and three after: the rule's state
     # survives the crash (changelog) and the alert fires once, at the fifth
-    base = samples("access_requests", 1)[0]
-    email = f"{raw.run}-mallory@example.com"
-    for i in range(6):
-        record = {**base, "ray_id": f"{raw.run}d{i:05x}", "allowed": False, "action": "login",
-                  "user_email": email, "ip_address": "192.0.2.66",
-                  "created_at": f"2026-11-22T20:30:{10 + i:02d}Z"}
-        message = raw.message("access_requests", record)
+    for i, message in enumerate(_denials(raw, f"{raw.run}-mallory@example.com", f"{raw.run}d",
+                                         "192.0.2.66", "2026-11-22T20:30")):
         (first if i < 3 else later).append(message)
         expected["access_requests"][message[1]] = 1
     return first, later, expected, dead
+
+
+def _denials(raw: Raw, email: str, ray_prefix: str, ip: str, minute: str) -> list[Any]:
+    """Six denied Access logins of ``email`` from ``ip``, 1 s apart from ``minute``:10."""
+    base = samples("access_requests", 1)[0]
+    return [raw.message("access_requests", {
+        **base, "ray_id": f"{ray_prefix}{i:05x}", "allowed": False, "action": "login",
+        "user_email": email, "ip_address": ip, "created_at": f"{minute}:{10 + i:02d}Z",
+    }) for i in range(6)]
 
 
 def _alerts(stack: Any, needle: str) -> list[dict[str, Any]]:

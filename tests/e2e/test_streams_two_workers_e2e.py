@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from support import count_keys, produce, skip_history, start_streams, streams_env, wait_until
-from test_streams_datasets_e2e import Raw, _alerts, _outputs, _unique
+from test_streams_datasets_e2e import Raw, _alerts, _denials, _outputs, _unique
 from test_streams_datasets_e2e import samples as ocsf_samples
 
 pytestmark = pytest.mark.e2e
@@ -35,13 +35,8 @@ def test_two_workers_one_killed_mid_run_complete_output_no_duplicates(stack, tmp
         expected[dataset] = {m[1] for m in batch if m[1] is not None}
         messages += batch + rand.sample(batch, n // 3)  # duplicates, later in the same partition
     # six Access denials of one user: their keys spread over the partitions of both workers
-    base = ocsf_samples("access_requests", 1)[0]
     email = f"{run}-trudy@example.com"
-    for i in range(6):
-        record = {**base, "ray_id": f"{run}t{i:05x}", "allowed": False, "action": "login",
-                  "user_email": email, "ip_address": "192.0.2.77",
-                  "created_at": f"2026-11-22T21:00:{10 + i:02d}Z"}
-        message = raw.message("access_requests", record)
+    for message in _denials(raw, email, f"{run}t", "192.0.2.77", "2026-11-22T21:00"):
         messages.append(message)
         expected["access_requests"].add(message[1])
     rand.shuffle(messages)
