@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint unit e2e clean dev-up dev-down
+.PHONY: install demo test lint unit e2e clean dev-up dev-down native-test
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -35,6 +35,15 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -ra
+ifneq ($(NATIVE),0)
+	$(MAKE) native-test
+endif
+
+# The native crate's own tests: each stage against fixtures the Python path writes
+native-test: $(BIN)/.native
+	$(BIN)/python native/tests/avro_fixtures.py
+	$(BIN)/python native/tests/ocsf_fixtures.py
+	cd native && PATH="$$HOME/.cargo/bin:$$PATH" cargo test --quiet --no-default-features
 
 lint: install
 	$(BIN)/ruff check .

@@ -66,6 +66,7 @@ from schemas.registry import Decoder, Encoder, register  # noqa: E402
 from streams.alerts import default_rules  # noqa: E402
 from streams.codecs import Codecs, connect  # noqa: E402
 from streams.enrich import Enricher, Roster  # noqa: E402
+from streams.native import transforms  # noqa: E402
 from streams.ocsf import DATASETS as OCSF_DATASETS  # noqa: E402
 from streams.ocsf import conform, normalize  # noqa: E402
 from streams.ocsf.shape import shaped  # noqa: E402
@@ -204,6 +205,21 @@ def stages(codecs: Codecs, inputs: Inputs, repeat: int) -> list[tuple[str, float
              ("process, enrichment + alert rules",
               best(run_process(Options(legacy_audit=False, enricher=enrich, alert_rules=rules,
                                        alert_topic="siem.alert_events.v1")), n, repeat))]
+    native = transforms(codecs)
+    if ds in native:
+        enriched = transforms(codecs, enricher=enrich)  # the enricher runs in Rust
+        rows += [("process, native, no enrichment",
+                  best(run_process(Options(legacy_audit=False, native=native)), n, repeat)),
+                 ("process, native, enrichment (in Rust)",
+                  best(run_process(Options(legacy_audit=False, enricher=enrich,
+                                           native=enriched)), n, repeat)),
+                 ("process, native, enrichment (in Rust) + alert rules",
+                  best(run_process(Options(legacy_audit=False, enricher=enrich,
+                                           native=enriched, alert_rules=rules,
+                                           alert_topic="siem.alert_events.v1")), n, repeat)),
+                 ("process, native, enrichment (in Python, on the view)",
+                  best(run_process(Options(legacy_audit=False, enricher=enrich,
+                                           native=native)), n, repeat))]
     cold = run_process(Options(legacy_audit=False, enricher=enricher()))
     start = time.perf_counter()
     cold(range(n))

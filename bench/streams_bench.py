@@ -430,7 +430,7 @@ def bare_loop(spec: Mapping[str, Any]) -> dict[str, Any]:
     starts = {int(p): o for p, o in spec["starts"].items()}
     ends = {int(p): o for p, o in spec["ends"].items()}
     codecs = connect(registry_client(spec["registry"]))
-    options = worker_options(spec["env"])
+    options = worker_options(spec["env"], codecs)
     consumer = Consumer({
         "bootstrap.servers": boot, "group.id": spec["group"], "enable.auto.commit": False,
         "isolation.level": "read_committed", "auto.offset.reset": "earliest",
@@ -502,14 +502,15 @@ def bare_loop(spec: Mapping[str, Any]) -> dict[str, Any]:
     return stats
 
 
-def worker_options(env: Mapping[str, str]) -> Any:
-    """The ``Options`` the worker builds from ``env`` (``streams.app.options``; the enricher's
-    roster stays empty: the worker's is fed from the roster topics)."""
+def worker_options(env: Mapping[str, str], codecs: Any = None) -> Any:
+    """The ``Options`` the worker builds from ``env`` (``streams.app.options``, with the
+    native transforms when given ``codecs``; the enricher's roster stays empty: the
+    worker's is fed from the roster topics)."""
     from streams.app import options
     from streams.enrich import Roster
     from streams.settings import Settings
 
-    return options(Settings.from_env(env), Roster())
+    return options(Settings.from_env(env), Roster(), codecs)
 
 
 def bare_child(spec_path: str) -> None:
@@ -861,7 +862,8 @@ def profile_text(path: Path, events: int, what: str) -> str:
         if key != "idle (event loop wait)" and tt / busy >= 0.005:
             lines.append(f"| {key} | {tt / events * 1e6:,.0f} | {tt / busy:.0%} |")
     lines += ["", "| function | calls | own µs/event | cumulative µs/event |", "|---|--:|--:|--:|"]
-    rows = sorted(table.items(), key=lambda item: item[1][2], reverse=True)[:15]
+    top = int(os.environ.get("BENCH_PROFILE_TOP", "15"))
+    rows = sorted(table.items(), key=lambda item: item[1][2], reverse=True)[:top]
     for (file, line, name), (_, nc, tt, ct, _) in rows:
         where = name if file == "~" else f"{Path(file).parent.name}/{Path(file).name}:{line} {name}"
         lines.append(f"| `{where}` | {nc:,} | {tt / events * 1e6:,.1f} | "

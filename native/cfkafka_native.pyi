@@ -1,5 +1,7 @@
 """Type stubs of cfkafka_native (see native/src/lib.rs and connector/lines.py)."""
 
+from typing import Any
+
 __version__: str
 
 #: (name, null bytes or None if required, [(union prefix, kind, array items or None)],
@@ -18,3 +20,16 @@ class Codec:
     def encode_chunk(
         self, data: bytes, last: bool = False
     ) -> tuple[list[bytes], list[bytes | None], int]: ...
+
+class Prepared:
+    """A normalized record kept in Rust between ``prepare`` and ``encode``."""
+
+class OcsfTransform:
+    """One dataset's raw Avro -> OCSF Avro (see streams/native.py)."""
+
+    def __init__(self, raw_schema: str, ocsf_schema: str, spec: str, ocsf_schema_id: int,
+                 view_unmapped: list[str], view_writes: list[str]) -> None: ...
+    def prepare(
+        self, value: bytes, key: str, scope: str | None = None
+    ) -> tuple[dict[str, Any], Prepared] | None: ...
+    def encode(self, view: dict[str, Any], prepared: Prepared) -> bytes | None: ...

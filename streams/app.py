@@ -26,6 +26,7 @@ from .enrich import Enricher, Roster, ThreatList
 from .handlers import Handlers, Stats
 from .masking import Masker
 from .metrics import AgentMetrics
+from .native import transforms
 from .pipeline import Options
 from .roster_reader import RosterReader
 from .settings import ConfigError, Settings
@@ -38,8 +39,9 @@ log = logging.getLogger("streams")
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 
 
-def options(settings: Settings, roster: Roster) -> Options:
-    """Per-route behaviour from the settings (enrichment, sampling, masking, alert rules)."""
+def options(settings: Settings, roster: Roster, codecs: Codecs | None = None) -> Options:
+    """Per-route behaviour from the settings (enrichment, sampling, masking, alert rules);
+    with ``codecs``, the native transforms (``streams.native``) where they apply."""
     enricher = None
     if settings.enrich:
         enricher = Enricher.default(
@@ -48,21 +50,26 @@ def options(settings: Settings, roster: Roster) -> Options:
             roster=roster,
             threat_lists=[ThreatList(path) for path in settings.threat_lists],
         )
+    maskers = {route: Masker(kinds, settings.mask_key) for route, kinds in settings.masks.items()}
+    reads = tuple(f for t in (enricher.threat_lists if enricher else ()) for f in t.fields)
+    native = {} if codecs is None else transforms(codecs, frozenset(maskers), reads, enricher)
+    if settings.legacy_audit:  # its second output (siem.audit.v1) is the Python path's
+        native.pop("audit_logs", None)
     return Options(
         legacy_audit=settings.legacy_audit,
         sample_rates=dict(settings.sample_rates),
-        maskers={route: Masker(kinds, settings.mask_key)
-                 for route, kinds in settings.masks.items()},
+        maskers=maskers,
         enricher=enricher,
         alert_rules=default_rules(settings.alert_config) if settings.alerts else (),
         alert_topic=settings.alert_events,
+        native=native,
     )
 
 
 def build(settings: Settings, codecs: Codecs, roster: Roster) -> Worker:
     """A worker for ``settings`` (nothing connects until ``Worker.run``)."""
     metrics = {d.name: AgentMetrics(d.name) for d in enabled(settings)}
-    handlers = Handlers(codecs, options(settings, roster), settings.topic_partitions,
+    handlers = Handlers(codecs, options(settings, roster, codecs), settings.topic_partitions,
                         Stats(), metrics)
     backends = backend_factory(settings.store, Path(settings.datadir) / settings.app_id)
     return Worker(settings, handlers, backends)

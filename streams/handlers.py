@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from . import dlq
 from .alerts.base import Rule
@@ -47,9 +47,9 @@ class Sink(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True)
-class Source:
-    """The consumed record being handled (confluent-kafka's ``Message``, flattened)."""
+class Source(NamedTuple):
+    """The consumed record being handled (confluent-kafka's ``Message``, flattened; a tuple:
+    one is made per record)."""
 
     topic: str
     partition: int
@@ -82,7 +82,7 @@ class Stats:
 def write(sink: Sink, table: Partition, key: bytes, value: Any) -> None:
     """Set (None: delete) ``key`` in ``table`` and its changelog record in the transaction."""
     raw = table.set(key, value)
-    sink(table.topic, table.number, key, raw, None, table.on_delivery)
+    sink(table.topic, table.number, key, raw, None, table.report())
 
 
 def dead_letter(sink: Sink, source: Source, letter: DeadLetter) -> None:
@@ -116,17 +116,7 @@ class Handlers:
         outcome = process(source.key, source.value, dict(source.headers or ()), table,
                           self.codecs, dataset, self.options)
         self.stats.received += 1
-        if isinstance(outcome, Duplicate):
-            self.stats.duplicates += 1
-            counters.duplicate()
-        elif isinstance(outcome, Sampled):
-            self.stats.sampled_out += 1
-            counters.sampled(outcome.route)
-        elif isinstance(outcome, Removed):
-            counters.removed()
-            if table.get(outcome.key) is not None:
-                write(sink, table, outcome.key, None)
-        elif isinstance(outcome, Output):
+        if isinstance(outcome, Output):  # the common case first
             for send in outcome.sends:
                 if send.key is None:
                     sink(send.topic, source.partition, outcome.key, send.value,
@@ -140,6 +130,16 @@ class Handlers:
             state = outcome.state if dataset.roster else int(self.now())
             write(sink, table, outcome.key, state)
             self.stats.sent += 1
+        elif isinstance(outcome, Duplicate):
+            self.stats.duplicates += 1
+            counters.duplicate()
+        elif isinstance(outcome, Sampled):
+            self.stats.sampled_out += 1
+            counters.sampled(outcome.route)
+        elif isinstance(outcome, Removed):
+            counters.removed()
+            if table.get(outcome.key) is not None:
+                write(sink, table, outcome.key, None)
         else:
             dead_letter(sink, source, outcome)
             self.stats.dead_letters += 1

@@ -44,13 +44,20 @@ LAST_EVENT = Gauge(
 
 @dataclass
 class AgentMetrics:
-    """One agent's metric children (label lookups done once, not per event)."""
+    """One agent's metrics: counted per event in plain ints, written to the Prometheus
+    children by ``publish`` (the worker calls it at every commit: a scrape sees the counts
+    of at most ``STREAMS_COMMIT_INTERVAL_S`` ago). A Prometheus ``inc``/``set`` takes a lock
+    and ~1 µs; four per event were a tenth of a native-path event's time."""
 
     agent: str
     received: int = 0
     last_event: float | None = None
     _children: dict[str, Any] = field(default_factory=dict, repr=False)
     _labelled: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
+    #: Prometheus child -> increments not yet published
+    _pending: dict[Any, int] = field(default_factory=dict, repr=False)
+    _published: int = field(default=0, repr=False)
+    _lag: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Bind the children that do not depend on a route or stage."""
@@ -69,35 +76,50 @@ class AgentMetrics:
             child = self._labelled[key] = metric.labels(self.agent, *labels)
         return child
 
+    def _count(self, child: Any) -> None:
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
+
     def consumed(self, timestamp: float | None) -> None:
         """One raw record consumed; ``timestamp`` is its Kafka timestamp (epoch seconds)."""
         now = time.time()
         self.received += 1
         self.last_event = now
-        self._children["events_in"].inc()
-        self._children["last"].set(now)
         if timestamp:
-            self._children["lag"].set(max(0.0, now - timestamp))
+            self._lag = max(0.0, now - timestamp)
 
     def sent(self, route: str) -> None:
         """One SIEM record written to ``route``."""
-        self._child(EVENTS_OUT, route).inc()
+        self._count(self._child(EVENTS_OUT, route))
 
     def duplicate(self) -> None:
         """One duplicate dropped."""
-        self._children["duplicates"].inc()
+        self._count(self._children["duplicates"])
 
     def sampled(self, route: str) -> None:
         """One event dropped by ``route``'s sample."""
-        self._child(SAMPLED, route).inc()
+        self._count(self._child(SAMPLED, route))
 
     def removed(self) -> None:
         """One roster tombstone."""
-        self._children["removals"].inc()
+        self._count(self._children["removals"])
 
     def dead_letter(self, stage: str) -> None:
         """One record dead-lettered at ``stage``."""
-        self._child(DEAD_LETTERS, stage).inc()
+        self._count(self._child(DEAD_LETTERS, stage))
+
+    def publish(self) -> None:
+        """Write the counts since the last call to the Prometheus children."""
+        if self.received != self._published:
+            self._children["events_in"].inc(self.received - self._published)
+            self._published = self.received
+        if self.last_event is not None:
+            self._children["last"].set(self.last_event)
+        if self._lag is not None:
+            self._children["lag"].set(self._lag)
+        pending, self._pending = self._pending, {}
+        for child, count in pending.items():
+            child.inc(count)
 
     def status(self) -> dict[str, Any]:
         """The agent's line in ``/health``."""

@@ -23,6 +23,7 @@ from .dedupe import first_sighting, repeated_state, state_digest
 from .dlq import DeadLetter
 from .enrich import Enricher
 from .masking import Masker
+from .native import NativeDataset
 from .normalize import NormalizeError
 from .normalize import normalize as normalize_legacy
 from .ocsf import conform, normalize, shaped
@@ -128,6 +129,8 @@ class Options:
     alert_topic: str = ""
     #: adds names, roster context, user agent, IP class, threat matches (None: off)
     enricher: Enricher | None = None
+    #: dataset -> its native transform (``streams.native``; empty: Python for all)
+    native: Mapping[str, NativeDataset] = field(default_factory=dict)
 
 
 DEFAULT_OPTIONS = Options()
@@ -184,6 +187,11 @@ def process(
             return Removed(key) if key else DeadLetter("decode", "tombstone without a key")
     elif key is not None and not first_sighting(table, key):
         return Duplicate(key)
+    native = options.native.get(spec.name) if key is not None else None
+    if native is not None and key is not None:
+        outcome = _native(native, key, value, headers, options)
+        if outcome is not None:
+            return outcome
     try:
         raw = codecs.decode_raw(value)
     except WireFormatError as exc:
@@ -243,6 +251,56 @@ def _normalize(
             sends.append(Send(LEGACY_AUDIT.name, LEGACY_AUDIT.topic, value))
         if options.alert_rules:
             sends += alert_inputs(options.alert_rules, options.alert_topic, record)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:  # Overflow: int > 64 bits
         return DeadLetter("encode", f"{type(exc).__name__}: {exc}")
     return Output(key, tuple(sends), digest)
+
+
+def _native(
+    native: NativeDataset,
+    key: bytes,
+    value: bytes | None,
+    headers: Mapping[str, bytes] | None,
+    options: Options,
+) -> Outcome | None:
+    """``_normalize``'s outcome by the native transform, or None: the Python path's turn
+    (the transform declined, or an alert rule wants the record: its input is the whole
+    record)."""
+    route = native.route
+    scope = header(headers, "cf.scope")
+    if (native.direct and native.enricher is options.enricher  # enriched in Rust
+            and route.name not in options.sample_rates):
+        if not options.alert_rules:
+            encoded = native.run(value, key, scope)
+            if encoded is not None:
+                return Output(key, (Send(route.name, route.topic, encoded),))
+        else:
+            checked = native.checked(value, key, scope)
+            if checked is not None:
+                view, kept = checked
+                if any(rule.subject(view) is not None for rule in options.alert_rules):
+                    return None
+                encoded = native.encode(view, kept)
+                if encoded is not None:
+                    return Output(key, (Send(route.name, route.topic, encoded),))
+    prepared = native.prepare(value, key, scope)
+    if prepared is None:
+        return None
+    record, kept = prepared
+    extra: Headers = ()
+    rate = options.sample_rates.get(route.name)
+    if rate is not None and not security_relevant(record):
+        if not in_sample(key, rate):
+            return Sampled(key, route.name)
+        extra = (("cf.sample_rate", repr(rate).encode()),)
+    if options.enricher is not None:
+        try:
+            options.enricher.enrich(record)
+        except (ValueError, TypeError, KeyError, AttributeError, LookupError):
+            return None  # the Python path logs it and sends what it has
+    if any(rule.subject(record) is not None for rule in options.alert_rules):
+        return None
+    encoded = native.encode(record, kept)
+    if encoded is None:
+        return None
+    return Output(key, (Send(route.name, route.topic, encoded, extra),))

@@ -88,12 +88,19 @@ class RocksBackend:
     _OFFSET = b"changelog-offset"
 
     def __init__(self, path: Path) -> None:
-        from rocksdict import Options, Rdict
+        from rocksdict import BlockBasedOptions, Options, Rdict
 
         path.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         options.create_missing_column_families(True)
+        # Bloom filters (memtable and files): most lookups are new keys (dedup misses),
+        # which then skip the skiplist and file searches (2.6 -> 0.5 µs a lookup here)
+        options.set_memtable_whole_key_filtering(True)
+        options.set_memtable_prefix_bloom_ratio(0.1)
+        table = BlockBasedOptions()
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
         self._db: Any = Rdict(str(path), options=options,
                               column_families={"meta": Options(raw_mode=True)})
         self._meta: Any = self._db.get_column_family_handle("meta")
@@ -134,6 +141,8 @@ class RocksBackend:
 
 def encode(value: Any) -> bytes | None:
     """A changelog value: JSON (None: a tombstone)."""
+    if type(value) is int:  # a dedup key's first-seen time: json.dumps's text, 10x faster
+        return str(value).encode()
     return None if value is None else json.dumps(value, separators=(",", ":")).encode()
 
 
@@ -155,8 +164,10 @@ class Partition(Mapping[bytes, Any]):
         self.number = number
         self.backend = backend
         self.pending: dict[bytes, bytes | None] = {}
-        #: highest changelog offset delivered for the open transaction's writes
+        #: highest changelog offset delivered for the open transaction's reported writes
         self.delivered: int | None = None
+        #: the open transaction's first write asked for its delivery report (``report``)
+        self._reported = False
 
     def get(self, key: bytes, default: Any = None) -> Any:
         raw = self.pending.get(key, _MISSING)
@@ -176,17 +187,29 @@ class Partition(Mapping[bytes, Any]):
     def __iter__(self) -> Iterator[bytes]:
         return (key for key, _ in self.items())
 
-    def __hash__(self) -> int:  # a set member (the transaction's touched partitions)
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    # a set member (the transaction's touched partitions), by identity (``Mapping`` would
+    # compare contents and be unhashable); object's slots, not Python methods: one set.add
+    # per record
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
 
     def set(self, key: bytes, value: Any) -> bytes | None:
         """Write ``key`` (None: delete) in the open transaction; return the changelog value."""
         raw = encode(value)
         self.pending[key] = raw
         return raw
+
+    def report(self) -> Callable[[Any, Any], None] | None:
+        """``on_delivery`` for the open transaction's first changelog write, None after.
+
+        The stored offset only has to be at or before the end of what the stored values
+        hold: a restore then reads up to one transaction again (the same writes, in order),
+        and every other record is spared a Python delivery callback.
+        """
+        if self._reported:
+            return None
+        self._reported = True
+        return self.on_delivery
 
     def on_delivery(self, error: Any, message: Any) -> None:
         """Delivery report of one of this partition's changelog records (librdkafka thread
@@ -204,6 +227,7 @@ class Partition(Mapping[bytes, Any]):
             self.backend.write(self.pending, offset)
         self.pending = {}
         self.delivered = None
+        self._reported = False
         return count
 
     def discard(self) -> int:
@@ -211,6 +235,7 @@ class Partition(Mapping[bytes, Any]):
         count = len(self.pending)
         self.pending = {}
         self.delivered = None
+        self._reported = False
         return count
 
     def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]

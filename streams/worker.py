@@ -195,6 +195,8 @@ class Worker:
         """
         if not self.in_transaction:
             return True
+        for counters in self.handlers.metrics.values():
+            counters.publish()
         began = self._clock()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.positions.items()]
         self.committing_since = time.monotonic()

@@ -1,10 +1,17 @@
-//! `cfkafka_native`: NDJSON lines -> (key, Confluent-framed Avro value), in Rust.
+//! `cfkafka_native`: NDJSON lines -> (key, Confluent-framed Avro value), in Rust; and the
+//! stream worker's raw Avro -> OCSF Avro transform (`streams`, `cfkafka_native.OcsfTransform`).
 //!
 //! The encoder is [`encoder::Codec`]; the Python module (feature `python`, built by maturin)
 //! exposes it as `cfkafka_native.Codec`. Lines it cannot encode exactly as the Python path
 //! would are handed back (None, or the raw line in a chunk) for `connector.lines` to encode.
 
 pub mod encoder;
+
+/// mimalloc: the stream transform allocates hundreds of small strings per event, and
+/// glibc's malloc was half of its profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub mod streams;
 
 #[cfg(feature = "python")]
 mod python {
@@ -167,6 +174,8 @@ mod python {
     #[pymodule]
     fn cfkafka_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<PyCodec>()?;
+        m.add_class::<crate::streams::transform::OcsfTransform>()?;
+        m.add_class::<crate::streams::transform::Prepared>()?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

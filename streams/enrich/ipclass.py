@@ -144,6 +144,10 @@ def _data(
 class IpClassifier:
     """Adds an ``ip_classification`` enrichment for ``src_endpoint.ip``."""
 
+    #: ``data(ip, country, asn, as_name, ip_class)``: the enrichment ``data`` (or None for
+    #: a value that is not an IP), pure and cached (the native path calls it too)
+    data = staticmethod(_data)
+
     def __call__(self, record: Record, raw: RawView) -> None:
         """Classify the source IP of ``record`` (nothing happens without a valid IP)."""
         endpoint = record.get("src_endpoint")

@@ -46,6 +46,11 @@ class NameBook:
         self.learn = learn
         self.max_learned = max_learned
 
+    @staticmethod
+    def zone_data(zone_id: str | None, zone_name: str | None) -> str:
+        """The ``zone`` enrichment's ``data`` (pure, cached; the native path calls it too)."""
+        return _zone_data(zone_id, zone_name)
+
     def account_name(self, account_id: str | None) -> str | None:
         """The account's name, or None when unknown."""
         return self.accounts.get(account_id) if account_id else None

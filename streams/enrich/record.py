@@ -50,7 +50,7 @@ def child(record: MutableMapping[str, Any], key: str) -> dict[str, Any]:
 
 def decode_json(text: Any) -> Any:
     """A JSON-encoded value (``unmapped`` values, ``raw_data``) decoded; None when invalid."""
-    if not isinstance(text, str | bytes):
+    if not isinstance(text, (str, bytes)):  # noqa: UP038 (a tuple is the faster check)
         return None
     try:
         return orjson.loads(text)
@@ -131,7 +131,7 @@ def upsert_enrichment(
     entry = {"name": name, "value": value, "type": type_, "provider": provider, "data": data}
     for index, existing in enumerate(entries):
         if (
-            isinstance(existing, Mapping)
+            (type(existing) is dict or isinstance(existing, Mapping))  # dict: no ABC check
             and existing.get("name") == name
             and existing.get("type") == type_
             and existing.get("provider") == provider

@@ -247,6 +247,11 @@ class ThreatList:
         self._cache[ip] = entry
         return entry
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The dotted record paths whose IPs are matched."""
+        return tuple(field for field, _ in self._fields)
+
     def __call__(self, record: Record, raw: RawView) -> None:
         """Add a ``threat_intel`` enrichment for each watched IP field that matches."""
         self.refresh()

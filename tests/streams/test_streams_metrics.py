@@ -28,6 +28,8 @@ def test_agent_metrics_count_per_agent_route_and_stage():
     metrics.sampled("http_activity")
     metrics.dead_letter("decode")
     metrics.removed()
+    assert _value("cfkafka_streams_events_in_total", agent=agent) == 0  # until published
+    metrics.publish()
     assert _value("cfkafka_streams_events_in_total", agent=agent) == 2
     assert _value("cfkafka_streams_events_out_total", agent=agent, route="http_activity") == 2
     assert _value("cfkafka_streams_duplicates_total", agent=agent) == 1
@@ -57,6 +59,7 @@ def test_the_raw_handler_counts_into_its_dataset_metrics(wiring, raw):
     w.raw(agent, message, offset=0)
     w.raw(agent, message, offset=1)
     w.raw(agent, (b"k", b"garbage", None), offset=2)
+    w.handlers.metrics[agent].publish()
     assert _value("cfkafka_streams_events_in_total", agent=agent) - before["in"] == 3
     assert _value("cfkafka_streams_duplicates_total", agent=agent) - before["dup"] == 1
     assert _value("cfkafka_streams_dead_letters_total", agent=agent,

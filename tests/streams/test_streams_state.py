@@ -380,3 +380,16 @@ def test_restore_fails_on_a_read_error(changelogs: Changelogs):
     with pytest.raises(RuntimeError, match="changelog read failed"):
         restore({}, [part])
     assert changelogs.closed == 1
+
+
+def test_the_first_write_of_a_transaction_reports_its_delivery(backend: Backend):
+    part = Partition("seen", "app-seen-changelog", 0, backend)
+    assert part.report() == part.on_delivery
+    assert part.report() is None and part.report() is None
+    part.set(b"a", 1)
+    part.on_delivery(None, Delivered(7))
+    part.flush()
+    assert backend.offset() == 8
+    assert part.report() == part.on_delivery  # a new transaction
+    part.discard()
+    assert part.report() == part.on_delivery
