@@ -292,13 +292,18 @@ def main() -> None:
     print("| stage (µs per event) | " + " | ".join(columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for stage, by_column in table.items():
-        cells = " | ".join(f"{by_column[c]:.1f}" for c in columns)
+        cells = " | ".join("–" if c not in by_column else f"{by_column[c]:.1f}"
+                           for c in columns)  # native rows: http_requests only
         print(f"| {stage} | {cells} |")
     process_us = table["process, enrichment"]
     print()
     print("| events/s per core, process with enrichment | " + " | ".join(columns) + " |")
     print("|---|" + "---:|" * len(columns))
-    print("| | " + " | ".join(f"{1e6 / process_us[c]:,.0f}" for c in columns) + " |")
+    print("| Python | " + " | ".join(f"{1e6 / process_us[c]:,.0f}" for c in columns) + " |")
+    native_us = table.get("process, native, enrichment (in Rust)", {})
+    if native_us:
+        print("| native | " + " | ".join(
+            "–" if c not in native_us else f"{1e6 / native_us[c]:,.0f}" for c in columns) + " |")
     print()
     print(f"ua-parser's first parse in this process (one-time): {ua_start_ms:.0f} ms")
 

@@ -51,23 +51,28 @@ class AgentMetrics:
 
     agent: str
     received: int = 0
+    #: when ``publish`` last saw new records (epoch seconds): the last event's processing
     last_event: float | None = None
     _children: dict[str, Any] = field(default_factory=dict, repr=False)
     _labelled: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
-    #: Prometheus child -> increments not yet published
-    _pending: dict[Any, int] = field(default_factory=dict, repr=False)
+    #: route -> records sent since the last ``publish``
+    _sent: dict[str, int] = field(default_factory=dict, repr=False)
+    #: (metric, labels) -> other increments since the last ``publish``
+    _pending: dict[tuple[Any, tuple[str, ...]], int] = field(default_factory=dict, repr=False)
     _published: int = field(default=0, repr=False)
-    _lag: float | None = field(default=None, repr=False)
+    #: Kafka timestamp (epoch seconds) of the last record consumed
+    _timestamp: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Bind the children that do not depend on a route or stage."""
         self._children.update(
             events_in=EVENTS_IN.labels(self.agent),
-            duplicates=DUPLICATES.labels(self.agent),
-            removals=REMOVALS.labels(self.agent),
             lag=LAG.labels(self.agent),
             last=LAST_EVENT.labels(self.agent),
         )
+        # the series exist (at 0) from the start
+        self._child(DUPLICATES)
+        self._child(REMOVALS)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), labels)
@@ -76,50 +81,54 @@ class AgentMetrics:
             child = self._labelled[key] = metric.labels(self.agent, *labels)
         return child
 
-    def _count(self, child: Any) -> None:
-        pending = self._pending
-        pending[child] = pending.get(child, 0) + 1
+    def _count(self, metric: Any, *labels: str) -> None:
+        pending, key = self._pending, (metric, labels)
+        pending[key] = pending.get(key, 0) + 1
 
     def consumed(self, timestamp: float | None) -> None:
         """One raw record consumed; ``timestamp`` is its Kafka timestamp (epoch seconds)."""
-        now = time.time()
         self.received += 1
-        self.last_event = now
         if timestamp:
-            self._lag = max(0.0, now - timestamp)
+            self._timestamp = timestamp
 
     def sent(self, route: str) -> None:
         """One SIEM record written to ``route``."""
-        self._count(self._child(EVENTS_OUT, route))
+        sent = self._sent
+        sent[route] = sent.get(route, 0) + 1
 
     def duplicate(self) -> None:
         """One duplicate dropped."""
-        self._count(self._children["duplicates"])
+        self._count(DUPLICATES)
 
     def sampled(self, route: str) -> None:
         """One event dropped by ``route``'s sample."""
-        self._count(self._child(SAMPLED, route))
+        self._count(SAMPLED, route)
 
     def removed(self) -> None:
         """One roster tombstone."""
-        self._count(self._children["removals"])
+        self._count(REMOVALS)
 
     def dead_letter(self, stage: str) -> None:
         """One record dead-lettered at ``stage``."""
-        self._count(self._child(DEAD_LETTERS, stage))
+        self._count(DEAD_LETTERS, stage)
 
     def publish(self) -> None:
-        """Write the counts since the last call to the Prometheus children."""
+        """Write the counts since the last call to the Prometheus children; the lag is now
+        minus the last record's timestamp."""
         if self.received != self._published:
+            now = time.time()
             self._children["events_in"].inc(self.received - self._published)
             self._published = self.received
-        if self.last_event is not None:
-            self._children["last"].set(self.last_event)
-        if self._lag is not None:
-            self._children["lag"].set(self._lag)
+            self.last_event = now
+            self._children["last"].set(now)
+            if self._timestamp is not None:
+                self._children["lag"].set(max(0.0, now - self._timestamp))
+        sent, self._sent = self._sent, {}
+        for route, count in sent.items():
+            self._child(EVENTS_OUT, route).inc(count)
         pending, self._pending = self._pending, {}
-        for child, count in pending.items():
-            child.inc(count)
+        for (metric, labels), count in pending.items():
+            self._child(metric, *labels).inc(count)
 
     def status(self) -> dict[str, Any]:
         """The agent's line in ``/health``."""

@@ -203,6 +203,9 @@ def transforms(
         found[name] = NativeDataset(transform, route, codecs, raw_schema, steps is not None,
                                     enricher)
     if found:
-        log.info("native stream transform for %s", ", ".join(sorted(found)))
+        where = "in Rust" if all(n.direct for n in found.values()) else (
+            "in Python (threat lists or other steps configured)")
+        log.info("native stream transform for %s; enrichment %s", ", ".join(sorted(found)),
+                 where)
     return found
 
