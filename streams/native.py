@@ -1,15 +1,23 @@
-"""The native fast path of ``pipeline.process``: decode, normalize and encode in Rust.
+"""The native fast path of ``pipeline.process``: decode, normalize, enrich and encode in Rust.
 
-``cfkafka_native.OcsfTransform`` (``native/src/streams/``) decodes a raw value, normalizes it
-by the dataset's own declarative map (digested by ``streams.ocsf.native_spec``) and keeps
-the OCSF record. Python gets a *view* of it: the fields the Python steps read
-(``VIEW_FIELDS``) as a dict, whose ``unmapped`` holds only the entries they read
-(``VIEW_UNMAPPED``). Sampling, enrichment and the alert rules' subject checks run on the
-view as on a whole record; the transform then encodes the record it kept, with the fields
-the enrichers write (``VIEW_WRITES``) taken from the view. The transform returns None
-wherever its result could differ from the Python path's, and the record goes the Python way
-(``tests/streams/test_streams_native.py`` checks that both give the same bytes, and that
-the steps touch only what the view carries).
+``cfkafka_native.OcsfTransform`` (``native/src/streams/``) decodes a raw value and
+normalizes it by the dataset's own declarative map (digested by
+``streams.ocsf.native_spec``). Then:
+
+- ``run``: the enricher's default steps run in Rust too (``enrichment_steps``: the
+  enricher's own name books and cached functions) and it returns the encoded record;
+- ``checked``: the same, with a small view (``RULE_FIELDS``) for the alert rules'
+  ``subject`` checks first (a record a rule wants goes the Python way: rule inputs carry the
+  whole record);
+- ``prepare``: where sampling, threat lists or other steps are configured, Python gets a
+  *view* of the record: the fields the Python steps read (``VIEW_FIELDS``) as a dict, whose
+  ``unmapped`` holds only the entries they read (``VIEW_UNMAPPED``); it samples and enriches
+  the view as a whole record, and ``encode`` writes the record Rust kept with the fields the
+  enrichers write (``VIEW_WRITES``) taken from the view.
+
+The transform returns None wherever its result could differ from the Python path's, and
+the record goes the Python way (``tests/streams/test_streams_native.py`` checks that both
+give the same bytes, and that the Python steps touch only what the views carry).
 
 Off without the module (not built), with ``CFKAFKA_NATIVE=0``, for a dataset whose map uses
 what the Rust side does not implement, and for a route with masking.

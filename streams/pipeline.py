@@ -187,7 +187,8 @@ def process(
             return Removed(key) if key else DeadLetter("decode", "tombstone without a key")
     elif key is not None and not first_sighting(table, key):
         return Duplicate(key)
-    native = options.native.get(spec.name) if key is not None else None
+    # the native transform (not for rosters: their state digest is the Python path's)
+    native = None if key is None or spec.roster else options.native.get(spec.name)
     if native is not None and key is not None:
         outcome = _native(native, key, value, headers, options)
         if outcome is not None:

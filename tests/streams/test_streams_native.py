@@ -256,11 +256,12 @@ class _Recording(dict[str, Any]):
 
 def test_the_python_steps_read_and_write_only_what_the_view_carries() -> None:
     """Enrichers, sampling and alert rule subjects touch only ``VIEW_FIELDS`` and
-    ``VIEW_UNMAPPED``, and change only ``VIEW_WRITES`` (else the native view misses it)."""
+    ``VIEW_UNMAPPED``, and change only ``VIEW_WRITES``; the rules alone read only
+    ``RULE_FIELDS`` (else a native view misses it)."""
     from copy import deepcopy
 
     from streams.enrich import ThreatList
-    from streams.native import VIEW_FIELDS, VIEW_UNMAPPED, VIEW_WRITES
+    from streams.native import RULE_FIELDS, VIEW_FIELDS, VIEW_UNMAPPED, VIEW_WRITES
     from streams.ocsf import normalize
     from streams.routing import security_relevant
 
@@ -269,6 +270,7 @@ def test_the_python_steps_read_and_write_only_what_the_view_carries() -> None:
                                 threat_lists=[ThreatList("/nonexistent")])
     rules = default_rules()
     read: set[str] = set()
+    rule_read: set[str] = set()
     unmapped_read: set[str] = set()
     changed: set[str] = set()
     for n, record in enumerate(samples(DATASET_NAME, 200, 23)):
@@ -280,6 +282,12 @@ def test_the_python_steps_read_and_write_only_what_the_view_carries() -> None:
         before = deepcopy(event.record)
         view = _Recording(event.record)
         view["unmapped"] = unmapped = _Recording(event.record["unmapped"])
+        rule_view = _Recording(event.record)
+        rule_view["unmapped"] = rule_unmapped = _Recording(event.record["unmapped"])
+        for rule in rules:
+            rule.subject(rule_view)
+        rule_read |= rule_view.read
+        unmapped_read |= rule_unmapped.read
         security_relevant(view)
         enricher.enrich(view)
         for rule in rules:
@@ -288,6 +296,8 @@ def test_the_python_steps_read_and_write_only_what_the_view_carries() -> None:
         unmapped_read |= unmapped.read
         changed |= {k for k in before if k != "unmapped" and view.get(k) != before[k]}
     assert read <= set(VIEW_FIELDS), read - set(VIEW_FIELDS)
+    assert rule_read <= set(RULE_FIELDS), rule_read - set(RULE_FIELDS)
+    assert {"class_uid", "unmapped", "src_endpoint"} <= rule_read
     assert unmapped_read <= set(VIEW_UNMAPPED), unmapped_read - set(VIEW_UNMAPPED)
     assert changed <= set(VIEW_WRITES), changed - set(VIEW_WRITES)
     assert "enrichments" in changed and {"http_request", "src_endpoint"} <= read
