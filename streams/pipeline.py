@@ -271,19 +271,16 @@ def _native(
     scope = header(headers, "cf.scope")
     if (native.direct and native.enricher is options.enricher  # enriched in Rust
             and route.name not in options.sample_rates):
+        encoded = None
         if not options.alert_rules:
             encoded = native.run(value, key, scope)
-            if encoded is not None:
-                return Output(key, (Send(route.name, route.topic, encoded),))
-        else:
-            checked = native.checked(value, key, scope)
-            if checked is not None:
-                view, kept = checked
-                if any(rule.subject(view) is not None for rule in options.alert_rules):
-                    return None
-                encoded = native.encode(view, kept)
-                if encoded is not None:
-                    return Output(key, (Send(route.name, route.topic, encoded),))
+        elif (checked := native.checked(value, key, scope)) is not None:
+            view, kept = checked
+            if _alert_input(options, view):
+                return None
+            encoded = native.encode(view, kept)
+        if encoded is not None:
+            return Output(key, (Send(route.name, route.topic, encoded),))
     prepared = native.prepare(value, key, scope)
     if prepared is None:
         return None
@@ -299,9 +296,14 @@ def _native(
             options.enricher.enrich(record)
         except (ValueError, TypeError, KeyError, AttributeError, LookupError):
             return None  # the Python path logs it and sends what it has
-    if any(rule.subject(record) is not None for rule in options.alert_rules):
+    if _alert_input(options, record):
         return None
     encoded = native.encode(record, kept)
     if encoded is None:
         return None
     return Output(key, (Send(route.name, route.topic, encoded, extra),))
+
+
+def _alert_input(options: Options, record: Mapping[str, Any]) -> bool:
+    """An alert rule wants ``record`` (then the Python path makes its input)."""
+    return any(rule.subject(record) is not None for rule in options.alert_rules)
