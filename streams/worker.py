@@ -41,6 +41,7 @@ from confluent_kafka import (
 from .dedupe import sweep_interval_s
 from .dlq import DeadLetter
 from .handlers import Handlers, Headers, Source, Stats, dead_letter, write
+from .lane import NativeLane
 from .metrics import AgentMetrics
 from .routing import Dataset
 from .settings import Settings
@@ -92,6 +93,14 @@ class Worker:
                        for name, topic in tables(settings).items()}
         self.datasets: dict[str, Dataset] = {d.topic: d for d in enabled(settings)}
         self.alert_topic = settings.alert_events if settings.alerts else None
+        #: raw topic -> its short path (``streams.lane``); at-least-once checks every
+        #: delivery, so only under exactly_once
+        self.lanes: dict[str, NativeLane] = {}
+        if self.exactly_once:
+            for topic, dataset in self.datasets.items():
+                lane = NativeLane.of(handlers, dataset)
+                if lane is not None:
+                    self.lanes[topic] = lane
         self.consumer: Any = None
         self.producer: Any = None
         #: next offset to commit per consumed partition of the open transaction
@@ -438,23 +447,24 @@ class Worker:
         if part is None:  # not ``or``: an empty partition is falsy (a Mapping)
             part = table.open(partition)
         self.touched.add(part)
-        _, timestamp = message.timestamp()
-        source = Source(topic, partition, message.offset(), message.key(), message.value(),
-                        message.headers(), timestamp if timestamp > 0 else int(time.time() * 1000))
+        lane = self.lanes.get(topic)
         try:
-            if topic == self.alert_topic:
-                self.handlers.alert(source, part, self._send)
-            else:
-                self.handlers.raw(source, self.datasets[topic], part, self._send)
+            if lane is None or not lane(message, partition, part, self.producer.produce,
+                                        self._send):
+                source = _source(message)
+                if topic == self.alert_topic:
+                    self.handlers.alert(source, part, self._send)
+                else:
+                    self.handlers.raw(source, self.datasets[topic], part, self._send)
         except KafkaException as exc:  # an output Kafka refuses at once (too large, ...);
             error = exc.args[0]  # fatal errors come as ``_Fenced`` from ``_send``
             if error.txn_requires_abort():
                 msg = f"producing an output failed: {error}"
                 raise _Aborted(msg) from exc
-            dead_letter(self._send, source, DeadLetter(
+            dead_letter(self._send, _source(message), DeadLetter(
                 "encode", f"Kafka refused an output of this record: {exc.args[0]}"))
             self.stats.dead_letters += 1
-        self.positions[(topic, partition)] = source.offset + 1
+        self.positions[(topic, partition)] = message.offset() + 1
 
     def sweep(self) -> None:
         """Expire old dedup keys and spent alert states of the assigned partitions
@@ -568,6 +578,14 @@ class Worker:
     def stop(self) -> None:
         """Ask the loop to finish its transaction and stop."""
         self.stopping.set()
+
+
+def _source(message: Any) -> Source:
+    """A consumed ``Message`` as ``Handlers`` takes it."""
+    _, timestamp = message.timestamp()
+    return Source(message.topic(), message.partition(), message.offset(), message.key(),
+                  message.value(), message.headers(),
+                  timestamp if timestamp > 0 else int(time.time() * 1000))
 
 
 def _both(first: Callable[[Any, Any], None],
