@@ -101,6 +101,8 @@ class Worker:
                 lane = NativeLane.of(handlers, dataset)
                 if lane is not None:
                     self.lanes[topic] = lane
+        if self.lanes:
+            log.info("short path (streams.lane) for %s", ", ".join(sorted(self.lanes)))
         self.consumer: Any = None
         self.producer: Any = None
         #: next offset to commit per consumed partition of the open transaction
