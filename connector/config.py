@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from connector.clientconf import passthrough
 from connector.errors import ConfigError
 from connector.settings import (
     OPTIONS,
@@ -46,7 +47,6 @@ from connector.settings import (
     check_zone_ids,
     env_account,
     feed_scopes,
-    passthrough,
 )
 
 _SECTIONS = ("cloudflare", "accounts", "kafka", "schema_registry", "connector")

@@ -4,6 +4,7 @@
 
     ConnectorError
     ├── ConfigError               bad settings: exit 2 at startup
+    │   └── KafkaAuthError        Kafka refused the client's credentials (KAFKA_CONF_*)
     ├── SourceError               a Cloudflare API call failed (.status, .code, .url)
     │   ├── RetriableSourceError  429, 5xx, timeouts, resets: wait (.retry_after) and retry
     │   └── FatalSourceError      400/401/403/404, ``success: false``: stop, show the fix
@@ -22,6 +23,10 @@ class ConnectorError(Exception):
 
 class ConfigError(ConnectorError):
     """A setting is missing or invalid; the message names the setting."""
+
+
+class KafkaAuthError(ConfigError):
+    """The broker refused the Kafka client's credentials (SASL or TLS): no retry helps."""
 
 
 class SourceError(ConnectorError):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.clientconf import ClientConf, passthrough
 from connector.errors import ConfigError
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -166,8 +167,9 @@ class Settings:
     http_timeout_s: float = 60.0
     transaction_timeout_s: float = 300.0
     metrics_port: int = 0
-    kafka_conf: Mapping[str, str] = field(default_factory=dict)
-    registry_conf: Mapping[str, str] = field(default_factory=dict)
+    #: ``KAFKA_CONF_*`` / ``SR_CONF_*`` (``connector.clientconf``: secrets masked in reprs)
+    kafka_conf: Mapping[str, str] = field(default_factory=ClientConf)
+    registry_conf: Mapping[str, str] = field(default_factory=ClientConf)
 
     @property
     def feeds(self) -> tuple[str, ...]:
@@ -224,8 +226,9 @@ def build(
     for name in ("api_base_url", "registry_url"):
         if name in parsed:
             parsed[name] = parsed[name].rstrip("/")
-    return Settings(accounts=accounts, logpull_options=options, kafka_conf=dict(kafka_conf),
-                    registry_conf=dict(registry_conf), **parsed)
+    return Settings(accounts=accounts, logpull_options=options,
+                    kafka_conf=ClientConf(kafka_conf), registry_conf=ClientConf(registry_conf),
+                    **parsed)
 
 
 def _parse(option: Option, value: Value) -> Any:
@@ -336,13 +339,3 @@ def env_credentials(env: Mapping[str, str]) -> Credentials:
         raise ConfigError(msg)
     msg = "CF_API_TOKEN is not set (or set CF_API_EMAIL + CF_API_KEY for a global API key)"
     raise ConfigError(msg)
-
-
-def passthrough(env: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """Map ``KAFKA_CONF_SASL_MECHANISM=...`` to the client setting ``sasl.mechanism``."""
-    return {
-        name[len(prefix) :].lower().replace("_", "."): value
-        for name, value in env.items()
-        if name.startswith(prefix)
-    }
-

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from connector.clientconf import AuthFailures
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,14 @@ def ensure_topics(
     timeout_s: float = 30.0,
 ) -> list[str]:
     """Create the missing topics; return the names created. Raises ``KafkaException``."""
-    admin = AdminClient(dict(kafka_conf))
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    refused = AuthFailures()
+    conf: dict[str, Any] = {**kafka_conf, "error_cb": refused}
+    admin = AdminClient(conf)
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException:
+        refused.check(admin)  # a refusal of the credentials: KafkaAuthError (exit 2)
+        raise
     missing = [s for s in specs if s.name not in existing]
     if not missing:
         return []

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from infra.stack import LocalStack, StackError, StackInfo, StackState
+from infra.stack import SASL_PASSWORD, SASL_USER, LocalStack, StackError, StackInfo, StackState
 
 HOME_ENV = "CFKAFKA_HOME"
 EXIT_STOPPED = 3
@@ -82,6 +82,9 @@ def status() -> int:
     print("running")
     print(f"kafka     {info.bootstrap} (pid {state.broker_pid})")
     print(f"registry  {info.registry_url} (pid {state.registry_pid})")
+    if info.sasl_bootstrap:
+        print(f"sasl      {info.sasl_bootstrap} (SASL_PLAINTEXT, PLAIN, user {SASL_USER},"
+              f" password {SASL_PASSWORD})")
     print(f"logs      {state.log_dir}")
     return 0
 

@@ -24,7 +24,9 @@ def stack_from_environment(timeout_s: float = 180) -> Iterator[StackInfo]:
     registry = os.environ.get("SCHEMA_REGISTRY_URL", "").strip()
     if bootstrap and registry:
         log.info("using the stack from the environment: %s, %s", bootstrap, registry)
-        yield StackInfo(bootstrap=bootstrap, registry_url=registry.rstrip("/"))
+        sasl = os.environ.get("CFKAFKA_DEV_SASL_BOOTSTRAP", "").strip() or None
+        yield StackInfo(bootstrap=bootstrap, registry_url=registry.rstrip("/"),
+                        sasl_bootstrap=sasl)
         return
 
     from infra.containers import ContainerStack, docker_available

@@ -55,6 +55,11 @@ _SENTINEL = ".staged"
 _READY_TOPIC = "__cfkafka_ready_probe"
 
 
+#: the local stack's SASL listener's one user (PLAIN; a throwaway dev credential)
+SASL_USER = "cfkafka"
+SASL_PASSWORD = "cfkafka-dev-only"  # noqa: S105 - the local test broker's, nothing else
+
+
 class StackError(RuntimeError):
     """The local stack cannot be staged, started or stopped; the message names the fix."""
 
@@ -65,10 +70,17 @@ class StackInfo:
 
     bootstrap: str
     registry_url: str
+    #: a second listener that takes SASL_PLAINTEXT + PLAIN with ``SASL_USER`` /
+    #: ``SASL_PASSWORD`` (the local stack's; None elsewhere): tests of secured clients
+    sasl_bootstrap: str | None = None
 
     def env(self) -> dict[str, str]:
-        """The environment variables the composition roots read (docs/DESIGN.md)."""
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "SCHEMA_REGISTRY_URL": self.registry_url}
+        """The environment variables the composition roots read (docs/DESIGN.md), and
+        ``CFKAFKA_DEV_SASL_BOOTSTRAP`` (tests' secured clients) when there is a SASL listener."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "SCHEMA_REGISTRY_URL": self.registry_url}
+        if self.sasl_bootstrap:
+            env["CFKAFKA_DEV_SASL_BOOTSTRAP"] = self.sasl_bootstrap
+        return env
 
 
 # --------------------------------------------------------------------------- tools
@@ -348,10 +360,12 @@ class StackState:
     registry_pid: int
     owns_workdir: bool = False
     cds_pending: list[tuple[str, str]] = field(default_factory=list)
+    #: the SASL listener's port (0: none, a stack started by an older version)
+    sasl_port: int = 0
 
     @property
     def info(self) -> StackInfo:
-        return _info(self.broker_port, self.registry_port)
+        return _info(self.broker_port, self.registry_port, self.sasl_port)
 
     @property
     def marker(self) -> str:
@@ -367,10 +381,11 @@ class StackState:
         return cls(**fields)
 
 
-def _info(broker_port: int, registry_port: int) -> StackInfo:
+def _info(broker_port: int, registry_port: int, sasl_port: int = 0) -> StackInfo:
     return StackInfo(
         bootstrap=f"127.0.0.1:{broker_port}",
         registry_url=f"http://127.0.0.1:{registry_port}/apis/ccompat/v7",
+        sasl_bootstrap=f"127.0.0.1:{sasl_port}" if sasl_port else None,
     )
 
 
@@ -390,17 +405,23 @@ def cluster_id() -> str:
             return text
 
 
-def server_properties(data_dir: Path, broker_port: int, controller_port: int) -> str:
-    """The single-node combined-mode KRaft configuration (docs: LOCAL-STACK.md section 1)."""
+def server_properties(data_dir: Path, broker_port: int, controller_port: int,
+                      sasl_port: int = 0) -> str:
+    """The single-node combined-mode KRaft configuration (docs: LOCAL-STACK.md section 1),
+    with a SASL_PLAINTEXT (PLAIN) listener on ``sasl_port`` when given."""
+    listeners = f"PLAINTEXT://127.0.0.1:{broker_port}"
+    if sasl_port:
+        listeners += f",SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port}",
+        "listeners": f"{listeners},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": listeners,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"),
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -418,6 +439,13 @@ def server_properties(data_dir: Path, broker_port: int, controller_port: int) ->
         "auto.create.topics.enable": "true",
         "delete.topic.enable": "true",
     }
+    if sasl_port:
+        props |= {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required"
+                f' user_{SASL_USER}="{SASL_PASSWORD}";'),
+        }
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
@@ -498,12 +526,12 @@ class LocalStack:
         log_dir = (self._log_dir_arg or workdir).resolve()
         log_dir.mkdir(parents=True, exist_ok=True)
         marker = _marker(workdir)
-        broker_port, controller_port, registry_port, mgmt_port = free_ports(4)
+        broker_port, controller_port, registry_port, mgmt_port, sasl_port = free_ports(5)
 
         data_dir = workdir / "kafka-data"
         shutil.rmtree(data_dir, ignore_errors=True)
         props = workdir / "server.properties"
-        props.write_text(server_properties(data_dir, broker_port, controller_port))
+        props.write_text(server_properties(data_dir, broker_port, controller_port, sasl_port))
 
         classpath = os.pathsep.join(str(p) for p in _kafka_jars(stage_dir))
         if not classpath:
@@ -537,7 +565,7 @@ class LocalStack:
                 broker_port=broker_port, controller_port=controller_port,
                 registry_port=registry_port, broker_pid=self._procs[0].pid,
                 registry_pid=self._procs[1].pid, owns_workdir=owns_workdir,
-                cds_pending=cds_pending,
+                cds_pending=cds_pending, sasl_port=sasl_port,
             )
             self._wait_ready(deadline, timeout_s)
         except BaseException:

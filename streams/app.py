@@ -20,6 +20,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from connector.errors import KafkaAuthError
+
 from .alerts import default_rules
 from .codecs import Codecs
 from .enrich import Enricher, Roster, ThreatList
@@ -96,7 +98,7 @@ def run(settings: Settings) -> int:
 
     try:
         codecs = prepare(settings)
-    except TopologyError as exc:
+    except (TopologyError, KafkaAuthError) as exc:
         log.error("%s", exc)  # noqa: TRY400 - the message is the whole story
         return 2
     except (KafkaException, OSError) as exc:
@@ -110,7 +112,7 @@ def run(settings: Settings) -> int:
     watch_commits(worker)
     reader = None
     if settings.enrich:
-        reader = RosterReader({"bootstrap.servers": settings.bootstrap_servers},
+        reader = RosterReader(settings.client_conf(),
                               codecs.decode_raw, roster)
         reader.start()
     if settings.metrics_port:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector.clientconf import ClientConf, passthrough
+
 from .alerts import AlertConfig
 from .masking import parse_kinds
 from .routing import DATASETS, LEGACY_AUDIT, ROUTES, SAMPLED_ROUTES
@@ -185,10 +187,16 @@ class Settings:
     #: run the alert rules (``siem.alerts.v1``)
     alerts: bool = True
     alert_config: AlertConfig = field(default_factory=AlertConfig)
+    #: ``KAFKA_CONF_*``: librdkafka settings for every Kafka client of the worker (security,
+    #: tuning); the repr masks secrets (``connector.clientconf``)
+    kafka_conf: Mapping[str, str] = field(default_factory=ClientConf)
+    #: ``SR_CONF_*``: schema registry client settings (``basic.auth.user.info``, TLS)
+    registry_conf: Mapping[str, str] = field(default_factory=ClientConf)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read the ``KAFKA_*``, ``SCHEMA_REGISTRY_URL``, ``STREAMS_*``, ``CFKAFKA_*`` variables."""
+        """Read the ``KAFKA_*`` (``KAFKA_CONF_*`` too), ``SCHEMA_REGISTRY_URL``, ``SR_CONF_*``,
+        ``STREAMS_*``, ``CFKAFKA_*`` variables."""
         d = cls()
         settings = cls(
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or d.bootstrap_servers,
@@ -219,6 +227,8 @@ class Settings:
             threat_lists=_paths(env, "STREAMS_THREAT_LISTS"),
             alerts=_bool(env, "STREAMS_ALERTS", d.alerts),
             alert_config=_alert_config(env),
+            kafka_conf=passthrough(env, "KAFKA_CONF_"),
+            registry_conf=passthrough(env, "SR_CONF_"),
         )
         if settings.processing_guarantee not in GUARANTEES:
             msg = f"STREAMS_PROCESSING_GUARANTEE must be one of {GUARANTEES}"
@@ -243,6 +253,11 @@ class Settings:
             msg = "STREAMS_METRICS_PORT must be a port number (0: off)"
             raise ConfigError(msg)
         return settings
+
+    def client_conf(self) -> dict[str, Any]:
+        """What every Kafka client of the worker starts from: ``bootstrap.servers`` and the
+        ``KAFKA_CONF_*`` settings (each client then adds those its guarantees need)."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka_conf}
 
     @property
     def instance(self) -> str:

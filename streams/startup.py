@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from connector.clientconf import AuthFailures
 from schemas.registry import registry_client
 
 from .codecs import Codecs, connect
@@ -88,15 +90,21 @@ def resolve_replication(admin: AdminClient, replication: int) -> int:
 def prepare(settings: Settings) -> Codecs:
     """Create and check topics (the changelogs compacted), register every SIEM schema;
     return the codecs."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    refused = AuthFailures()
+    conf: dict[str, Any] = {**settings.client_conf(), "error_cb": refused}
+    admin = AdminClient(conf)
     topics = co_partitioned(settings)
-    ensure_topics(admin, topics, settings.topic_partitions, settings.replication_factor)
     changelogs = list(tables(settings).values())
-    ensure_topics(admin, changelogs, settings.topic_partitions,
-                  resolve_replication(admin, settings.replication_factor),
-                  {"cleanup.policy": "compact"})
-    counts = partition_counts(admin, [*topics, *changelogs])
+    try:
+        ensure_topics(admin, topics, settings.topic_partitions, settings.replication_factor)
+        ensure_topics(admin, changelogs, settings.topic_partitions,
+                      resolve_replication(admin, settings.replication_factor),
+                      {"cleanup.policy": "compact"})
+        counts = partition_counts(admin, [*topics, *changelogs])
+    except KafkaException:
+        refused.check(admin)  # a refusal of the credentials: KafkaAuthError
+        raise
     exactly_once = settings.processing_guarantee == "exactly_once"
     for problem in check_partitions(counts, settings.topic_partitions, exactly_once):
         log.warning("topic layout: %s", problem)
-    return connect(registry_client(settings.registry_url))
+    return connect(registry_client(settings.registry_url, settings.registry_conf))

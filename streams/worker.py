@@ -127,28 +127,29 @@ class Worker:
     # --- Kafka clients ---------------------------------------------------------------
 
     def _consumer_conf(self) -> dict[str, Any]:
+        # the worker's defaults, then ``KAFKA_CONF_*``, then what its guarantees need
         return {
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": self.settings.app_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
             "session.timeout.ms": self.settings.session_timeout_s * 1000,
             "heartbeat.interval.ms": max(1000, self.settings.session_timeout_s * 1000 // 5),
             # a restore runs inside the rebalance callback
             "max.poll.interval.ms": 900_000,
             "queued.max.messages.kbytes": 65536,
+            **self.settings.client_conf(),
+            "group.id": self.settings.app_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
         }
 
     def _producer_conf(self) -> dict[str, Any]:
         timeout_ms = self.settings.transaction_timeout_s * 1000
         conf: dict[str, Any] = {
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
             "queue.buffering.max.messages": 500_000,
+            **self.settings.client_conf(),
+            "enable.idempotence": True,
         }
         if self.exactly_once:
             conf |= {
@@ -408,8 +409,7 @@ class Worker:
             found = self._table_for(topic)
             if found is not None:
                 opened.append(found.open(number))
-        conf = {"bootstrap.servers": self.settings.bootstrap_servers}
-        read = restore(conf, opened)
+        read = restore(self.settings.client_conf(), opened)
         self.assigned = wanted
         by_topic: dict[str, list[int]] = {}
         for topic, number in sorted(wanted):

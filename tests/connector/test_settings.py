@@ -60,3 +60,17 @@ def test_secret_never_prints():
     assert "hunter2" not in str(secret)
     assert "hunter2" not in f"{secret}"
     assert secret.reveal() == "hunter2"
+
+
+def test_client_settings_keep_their_secrets_out_of_reprs():
+    s = Settings.from_env({
+        "CF_ACCOUNT_ID": ACCOUNT, "CF_API_TOKEN": "x" * 40,
+        "KAFKA_CONF_SASL_USERNAME": "siem", "KAFKA_CONF_SASL_PASSWORD": "hunter2-kafka",
+        "KAFKA_CONF_SSL_KEY_PASSWORD": "hunter2-key", "KAFKA_CONF_SASL_JAAS_CONFIG": "hunter2-j",
+        "SR_CONF_BASIC_AUTH_USER_INFO": "key:hunter2-registry",
+    })
+    assert s.kafka_conf["sasl.password"] == "hunter2-kafka"  # the clients get the values
+    assert s.registry_conf == {"basic.auth.user.info": "key:hunter2-registry"}
+    for shown in (repr(s), str(s), repr(s.kafka_conf), f"{s.registry_conf}"):
+        assert "hunter2" not in shown
+    assert "'sasl.username': 'siem'" in repr(s) and "'sasl.password': '**********'" in repr(s)

@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from infra import dev
 from infra import stack as stack_mod
-from infra.stack import LocalStack, StackError, StackInfo, pid_running
+from infra.stack import SASL_PASSWORD, SASL_USER, LocalStack, StackError, StackInfo, pid_running
 
 V1 = {
     "type": "record",
@@ -114,9 +114,11 @@ def test_dev_up_status_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         env = dict(
             line.removeprefix("export ").split("=", 1) for line in exports.splitlines()
         )
-        assert set(env) == {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"}
+        assert set(env) == {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL",
+                            "CFKAFKA_DEV_SASL_BOOTSTRAP"}
         state = json.loads((tmp_path / "dev.json").read_text())
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{state['broker_port']}"
+        assert env["CFKAFKA_DEV_SASL_BOOTSTRAP"] == f"127.0.0.1:{state['sasl_port']}"
 
         assert dev.main(["status"]) == 0
         assert env["SCHEMA_REGISTRY_URL"] in capsys.readouterr().out
@@ -127,6 +129,12 @@ def test_dev_up_status_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         producer.produce("test.dev", value=b"x")
         assert producer.flush(30) == 0
         del producer
+        secured = Producer({"bootstrap.servers": env["CFKAFKA_DEV_SASL_BOOTSTRAP"],
+                            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                            "sasl.username": SASL_USER, "sasl.password": SASL_PASSWORD})
+        secured.produce("test.dev", value=b"y")
+        assert secured.flush(30) == 0
+        del secured
         with SchemaRegistryClient({"url": env["SCHEMA_REGISTRY_URL"]}) as client:
             assert client.get_subjects() == []
     finally:

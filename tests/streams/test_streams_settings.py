@@ -3,6 +3,7 @@ streams.app (arguments, exit codes, the composition of the worker)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException
+from test_streams_codecs import MockRegistry
 
 import streams.app
 import streams.startup
+import streams.worker
 from streams.app import build, describe, main, options, parse_args
 from streams.codecs import Codecs
 from streams.enrich import Roster
@@ -262,3 +265,94 @@ def test_run_exit_codes(monkeypatch: pytest.MonkeyPatch, codecs: Codecs, prepare
     assert streams.app.run(Settings(enrich=False, metrics_port=0)) == code
     assert ran == ([True] if prepared is None else [])
     assert len(watched) == len(ran)  # a running worker has its commit watchdog
+
+
+SECURE_ENV = {
+    "KAFKA_BOOTSTRAP_SERVERS": "broker:9093",
+    "KAFKA_CONF_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_CONF_SASL_MECHANISM": "PLAIN",
+    "KAFKA_CONF_SASL_USERNAME": "siem",
+    "KAFKA_CONF_SASL_PASSWORD": "hunter2-kafka",
+    "KAFKA_CONF_COMPRESSION_TYPE": "zstd",
+    # settings the worker's guarantees need: ignored
+    "KAFKA_CONF_ISOLATION_LEVEL": "read_uncommitted",
+    "KAFKA_CONF_ENABLE_IDEMPOTENCE": "false",
+    "KAFKA_CONF_ENABLE_AUTO_COMMIT": "true",
+    "KAFKA_CONF_GROUP_ID": "other",
+    "SR_CONF_BASIC_AUTH_USER_INFO": "key:hunter2-registry",
+}
+SECURITY = {"bootstrap.servers": "broker:9093", "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "PLAIN", "sasl.username": "siem", "sasl.password": "hunter2-kafka"}
+
+
+def test_kafka_and_registry_client_settings_pass_through_with_secrets_masked():
+    s = Settings.from_env(SECURE_ENV)
+    assert s.client_conf().items() >= SECURITY.items()
+    assert s.registry_conf == {"basic.auth.user.info": "key:hunter2-registry"}
+    shown = repr(s)
+    assert "hunter2" not in shown and "hunter2" not in str(s.kafka_conf)
+    assert "'sasl.password': '**********'" in shown and "'sasl.username': 'siem'" in shown
+    assert Settings.from_env({}).client_conf() == {"bootstrap.servers": "127.0.0.1:9092"}
+
+
+def test_every_worker_client_gets_the_client_settings(
+        monkeypatch: pytest.MonkeyPatch, codecs: Codecs, tmp_path: Path):
+    settings = dataclasses.replace(Settings.from_env(SECURE_ENV), app_id="app",
+                                   store="memory://", datadir=str(tmp_path))
+    worker = build(settings, codecs, Roster())
+    consumer = worker._consumer_conf()  # noqa: SLF001
+    producer = worker._producer_conf()  # noqa: SLF001
+    for conf in (consumer, producer):
+        assert conf.items() >= SECURITY.items()
+    # tuning may be changed; what exactly-once needs may not
+    assert producer["compression.type"] == "zstd"
+    assert producer["enable.idempotence"] is True
+    assert producer["transactional.id"] == settings.transactional_id
+    assert (consumer["isolation.level"], consumer["enable.auto.commit"],
+            consumer["group.id"]) == ("read_committed", False, "app")
+    restored: list[dict[str, Any]] = []
+    monkeypatch.setattr(streams.worker, "restore", lambda conf, parts: restored.append(conf) or 0)
+    worker.on_assign(None, [])  # the changelog restore's consumer
+    assert restored[0].items() >= SECURITY.items()
+
+
+def test_startup_and_the_roster_reader_use_the_client_settings(
+        monkeypatch: pytest.MonkeyPatch, codecs: Codecs):
+    settings = Settings.from_env({**SECURE_ENV, "STREAMS_METRICS_PORT": "0"})
+    seen: dict[str, Any] = {}
+
+    class Admin:
+        def __init__(self, conf: dict[str, Any]) -> None:
+            seen["admin"] = conf
+
+    def registry(url: str, conf: Any = None) -> Any:
+        seen["registry"] = conf
+        return MockRegistry()
+
+    monkeypatch.setattr(streams.startup, "AdminClient", Admin)
+    for name in ("ensure_topics", "check_partitions"):
+        monkeypatch.setattr(streams.startup, name, lambda *a, **k: [])
+    monkeypatch.setattr(streams.startup, "resolve_replication", lambda admin, r: 1)
+    monkeypatch.setattr(streams.startup, "partition_counts", lambda admin, names: {})
+    monkeypatch.setattr(streams.startup, "registry_client", registry)
+    streams.startup.prepare(settings)
+    assert seen["admin"].items() >= SECURITY.items()
+    assert seen["registry"] == {"basic.auth.user.info": "key:hunter2-registry"}
+
+    class Reader:
+        def __init__(self, conf: dict[str, Any], *args: Any) -> None:
+            seen["roster"] = conf
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(streams.startup, "prepare", lambda s: codecs)
+    monkeypatch.setattr(streams.app, "RosterReader", Reader)
+    monkeypatch.setattr(streams.app, "build", lambda s, c, r: _Worker(0))
+    monkeypatch.setattr(streams.app, "install_signals", lambda worker: None)
+    monkeypatch.setattr(streams.app, "watch_commits", lambda worker: None)
+    assert streams.app.run(settings) == 0
+    assert seen["roster"].items() >= SECURITY.items()
