@@ -2,7 +2,7 @@
 
 Usage: ``python bench/streams_bench.py [--datasets http_requests access_requests]
 [--events-http N] [--events-access N] [--dup-rate R] [--rate EV_S] [--duration S]
-[--no-latency] [--no-bare] [--profile]``
+[--no-latency] [--no-bare] [--null-ceiling] [--profile]``
 
 Against the broker and registry of ``KAFKA_BOOTSTRAP_SERVERS`` / ``SCHEMA_REGISTRY_URL``
 (``eval "$(.venv/bin/cfkafka dev up)"``), in one run:
@@ -31,6 +31,9 @@ Against the broker and registry of ``KAFKA_BOOTSTRAP_SERVERS`` / ``SCHEMA_REGIST
    ``streams-bench.<siem topic>``, same partition as the source, so the real SIEM topics
    get no second copy) with ``send_offsets_to_transaction`` every ``--bare-commit-s`` s or
    ``--bare-commit-n`` records. Measured the same way; ratio = worker / bare.
+4. ``--null-ceiling``: the bare loop once more with no transform (a dict lookup, then the
+   bytes of one real output, ~7 KB, produced for every new key): what the Kafka client and
+   the broker allow on this machine before any of our per-record work.
 
 ``--profile`` runs the bare loop and a worker once more under cProfile over the first
 ``--profile-events`` records and prints µs per event by package and the top functions, with
@@ -464,6 +467,9 @@ def bare_loop(spec: Mapping[str, Any]) -> dict[str, Any]:
             except BufferError:
                 producer.poll(0.05)
 
+    null = bool(spec.get("null"))
+    null_topic = ""
+    null_value: bytes | None = None
     t0 = time.monotonic()
     producer.begin_transaction()
     pending, last_commit = 0, time.monotonic()
@@ -476,6 +482,23 @@ def bare_loop(spec: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             key = msg.key()
             headers = dict(cast("list[tuple[str, bytes]]", msg.headers() or []))
+            if null and key is not None:  # the Kafka work alone: no transform
+                if key not in table:
+                    if null_value is None:  # one real output's bytes, sent for every key
+                        first = process(key, msg.value(), headers, {}, codecs, dataset,
+                                        options=options)
+                        if not isinstance(first, Output):
+                            raise RuntimeError(f"--null: no output for the first record: {first}")
+                        null_topic, null_value = first.sends[0].topic, first.sends[0].value
+                    table[key] = 1
+                    send(prefix + null_topic, key, null_value, partition, None)
+                    stats["sent"] += 1
+                else:
+                    stats["duplicates"] += 1
+                stats["received"] += 1
+                position[partition] = offset + 1
+                pending += 1
+                continue
             outcome = process(key, msg.value(), headers, table, codecs, dataset, options=options)
             stats["received"] += 1
             if isinstance(outcome, Output):
@@ -527,12 +550,13 @@ def bare_child(spec_path: str) -> None:
 
 def run_bare(boot: str, url: str, dataset: str, starts: Offsets, ends: Offsets, tmp: Path,
              args: argparse.Namespace, env: Mapping[str, str],
-             profile: Path | None = None) -> dict[str, Any]:
+             profile: Path | None = None, null: bool = False) -> dict[str, Any]:
     group = f"streams-bench-bare-{secrets.token_hex(4)}"
     spec = {"bootstrap": boot, "registry": url, "dataset": dataset,
             "topic": f"cloudflare.{dataset}.v1", "group": group, "starts": starts,
             "ends": ends, "commit_s": args.bare_commit_s, "commit_n": args.bare_commit_n,
             "prefix": BARE_PREFIX, "profile": str(profile) if profile else None,
+            "null": null,
             "env": {k: v for k, v in env.items() if k.startswith(("STREAMS_", "CFKAFKA_"))}}
     spec_path = tmp / f"{group}.json"
     spec_path.write_text(json.dumps(spec))
@@ -663,6 +687,8 @@ class Result:
     worker: Throughput | None = None
     bare: Throughput | None = None
     bare_stats: dict[str, Any] = field(default_factory=dict)
+    #: the bare loop with one fixed output instead of the transform (``--null-ceiling``)
+    null: Throughput | None = None
     latencies: list[Latency] = field(default_factory=list)
     loads: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
@@ -755,6 +781,14 @@ def bench_dataset(boot: str, url: str, dataset: str, n: int, tmp: Path, run: str
         result.bare_stats = stats
         result.loads.append(load_text())
         log(f"{dataset}: bare {result.bare.rate:,.0f} ev/s ({stats})")
+    if args.null_ceiling:
+        log(f"{dataset}: the bare loop without the transform (--null-ceiling)...")
+        null_starts = {t: end_offsets(boot, t) for t in bare_starts}
+        stats = run_bare(boot, url, dataset, starts, ends, tmp, args, env, null=True)
+        found = read_outputs(boot, null_starts, keys)
+        result.null = throughput_of(found, raw_count, len(keys), float(stats["cpu_s"]))
+        result.loads.append(load_text())
+        log(f"{dataset}: no transform {result.null.rate:,.0f} ev/s ({stats})")
     if args.profile and dataset == "http_requests":
         share = max(1, args.profile_events // len(starts))
         part_ends = {p: min(ends[p], starts[p] + share) for p in starts}
@@ -906,7 +940,8 @@ def print_report(results: list[Result], args: argparse.Namespace, wall: float) -
               f"| {fmt(percentile(e2e, 99) if lat else None)} |")
     print()
     for r in results:
-        for name, t in (("worker", r.worker), ("bare", r.bare)):
+        for name, t in (("worker", r.worker), ("bare", r.bare),
+                        ("bare without the transform (--null-ceiling)", r.null)):
             if t is None:
                 continue
             ok = "ok" if t.found == t.distinct and not t.duplicated_outputs else "MISMATCH"
@@ -975,6 +1010,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="latency phase: produce the raw records with an idempotent"
                              " producer (as the connector does; adds its stalls)")
     parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--null-ceiling", action="store_true",
+                        help="also run the bare loop without the transform (one real output's "
+                             "bytes for every key): the Kafka work alone on this machine")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the bare loop and the worker (http_requests), extra passes")
     parser.add_argument("--profile-events", type=int, default=5000,
