@@ -20,6 +20,7 @@ import schemas
 from connector import __version__, config, logs
 from connector.checkpoints import COMMITS_TOPIC, OFFSETS_TOPIC, KafkaCheckpointStore
 from connector.client import Backoff, CloudflareClient
+from connector.clientconf import registry_refusal
 from connector.errors import AuthError, ConfigError, SourceError
 from connector.governor import Governor
 from connector.health import serve
@@ -295,6 +296,9 @@ async def _run(settings: Settings) -> int:
         try:
             schema_ids = await _prepare_kafka(settings, jobs, stop)
         except SchemaRegistryError as exc:
+            refused = registry_refusal(exc, settings.registry_url)
+            if refused is not None:
+                raise refused from None  # a settings error: exit 2, naming them
             print(f"cfkafka: schema registry refused a schema: {exc}", file=sys.stderr)
             return 1
         if schema_ids is None:

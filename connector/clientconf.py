@@ -1,5 +1,6 @@
 """Kafka and schema registry client settings from the environment (``KAFKA_CONF_*``,
-``SR_CONF_*``), with their secrets kept out of reprs and logs.
+``SR_CONF_*``), with their secrets kept out of reprs and logs, and what a refusal of them
+by the broker or the registry means.
 
 ``KAFKA_CONF_SASL_PASSWORD=...`` becomes the librdkafka setting ``sasl.password``. The
 connector and the stream worker both read them; a ``ClientConf`` is the plain ``dict`` the
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connector.errors import KafkaAuthError
+from connector.errors import KafkaAuthError, RegistryConfigError
 
 #: a setting whose name contains one of these holds a secret (``sasl.password``,
 #: ``ssl.key.password``, ``ssl.key.pem``, ``sasl.oauthbearer.client.secret``,
@@ -74,3 +75,23 @@ class AuthFailures:
                    " KAFKA_CONF_SASL_USERNAME and KAFKA_CONF_SASL_PASSWORD (or the"
                    " KAFKA_CONF_SSL_* settings)")
             raise KafkaAuthError(msg)
+
+
+def registry_refusal(error: Any, url: str) -> RegistryConfigError | None:
+    """A ``SchemaRegistryError`` that settings cause, as the error naming them (None for
+    others: an incompatible schema, a registry that is down, ...). A 404 without a
+    registry error code is a URL that is not a registry's API: the calls made at start-up
+    do not look up anything that may be missing."""
+    status = getattr(error, "http_status_code", None)
+    code = getattr(error, "error_code", None)
+    detail = getattr(error, "error_message", None) or str(error)
+    if status in (401, 403):
+        return RegistryConfigError(
+            f"the schema registry {url} refused the client's credentials (HTTP {status}:"
+            f" {detail}): check SR_CONF_BASIC_AUTH_USER_INFO and"
+            " SR_CONF_BASIC_AUTH_CREDENTIALS_SOURCE (or SR_CONF_BEARER_AUTH_*)")
+    if status == 404 and (code is None or not 40400 <= code < 40500):
+        return RegistryConfigError(
+            f"{url} is not a schema registry's API (HTTP 404): check SCHEMA_REGISTRY_URL"
+            " (a Confluent-compatible API; Apicurio's ends in /apis/ccompat/v7)")
+    return None

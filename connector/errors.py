@@ -4,7 +4,9 @@
 
     ConnectorError
     ├── ConfigError               bad settings: exit 2 at startup
-    │   └── KafkaAuthError        Kafka refused the client's credentials (KAFKA_CONF_*)
+    │   ├── KafkaAuthError        Kafka refused the client's credentials (KAFKA_CONF_*)
+    │   └── RegistryConfigError   the registry refused the credentials (SR_CONF_*) or is not
+    │                             at SCHEMA_REGISTRY_URL
     ├── SourceError               a Cloudflare API call failed (.status, .code, .url)
     │   ├── RetriableSourceError  429, 5xx, timeouts, resets: wait (.retry_after) and retry
     │   └── FatalSourceError      400/401/403/404, ``success: false``: stop, show the fix
@@ -27,6 +29,11 @@ class ConfigError(ConnectorError):
 
 class KafkaAuthError(ConfigError):
     """The broker refused the Kafka client's credentials (SASL or TLS): no retry helps."""
+
+
+class RegistryConfigError(ConfigError):
+    """The schema registry refused the client's credentials, or ``SCHEMA_REGISTRY_URL`` is
+    not a registry's API: no retry helps."""
 
 
 class SourceError(ConnectorError):

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from connector.errors import KafkaAuthError
+from connector.errors import KafkaAuthError, RegistryConfigError
 
 from .alerts import default_rules
 from .codecs import Codecs
@@ -98,10 +99,10 @@ def run(settings: Settings) -> int:
 
     try:
         codecs = prepare(settings)
-    except (TopologyError, KafkaAuthError) as exc:
+    except (TopologyError, KafkaAuthError, RegistryConfigError) as exc:
         log.error("%s", exc)  # noqa: TRY400 - the message is the whole story
         return 2
-    except (KafkaException, OSError) as exc:
+    except (KafkaException, OSError, SchemaRegistryError) as exc:
         log.error("cannot prepare topics and schemas (Kafka %s, registry %s): %s",  # noqa: TRY400
                   settings.bootstrap_servers, settings.registry_url, exc)
         return 1

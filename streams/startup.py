@@ -14,8 +14,9 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from connector.clientconf import AuthFailures
+from connector.clientconf import AuthFailures, registry_refusal
 from schemas.registry import registry_client
 
 from .codecs import Codecs, connect
@@ -107,4 +108,10 @@ def prepare(settings: Settings) -> Codecs:
     exactly_once = settings.processing_guarantee == "exactly_once"
     for problem in check_partitions(counts, settings.topic_partitions, exactly_once):
         log.warning("topic layout: %s", problem)
-    return connect(registry_client(settings.registry_url, settings.registry_conf))
+    try:
+        return connect(registry_client(settings.registry_url, settings.registry_conf))
+    except SchemaRegistryError as exc:
+        settings_error = registry_refusal(exc, settings.registry_url)
+        if settings_error is not None:
+            raise settings_error from None  # exit 2, naming the settings
+        raise

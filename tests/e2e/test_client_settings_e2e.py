@@ -6,6 +6,9 @@ the transactional producer, the changelog restore, the roster reader) and their 
 exact; with a wrong password each exits with status 2 naming the settings to fix. The
 password appears in no output.
 
+A ``SCHEMA_REGISTRY_URL`` that is not a registry's API stops either with status 2 naming
+the variable (the registry's answer to a wrong path on the real registry).
+
 The SASL listener exists on the local JVM stack (``cfkafka dev up`` exports its address as
 ``CFKAFKA_DEV_SASL_BOOTSTRAP``); on other stacks these tests are skipped, not passed.
 """
@@ -159,3 +162,29 @@ def test_streams_worker_with_a_wrong_password_exits_naming_the_fix(stack, tmp_pa
         assert wrong not in out
     finally:
         worker.stop()
+
+
+def not_a_registry(stack) -> str:
+    return stack.registry_url.rsplit("/apis/", 1)[0] + "/not-the-api"
+
+
+@pytest.mark.timeout(180)
+def test_a_wrong_registry_url_stops_both_naming_the_variable(stack, tmp_path):
+    url = not_a_registry(stack)
+    sim = start_sim(tmp_path, initial_events=10)
+    connector = start_connector(tmp_path, connector_env(
+        stack, sim, f"e2e-sr-{secrets.token_hex(4)}", CF_FEEDS="audit_logs",
+        SCHEMA_REGISTRY_URL=url))
+    worker = start_streams(tmp_path, {**streams_env(stack, tmp_path, "e2e-sr-bad"),
+                                      "SCHEMA_REGISTRY_URL": url}, "sr-bad")
+    try:
+        for service in (connector, worker):
+            out = wait_exit(service, 90)
+            assert service.returncode == 2, out[-3000:]
+            assert f"{url} is not a schema registry's API (HTTP 404)" in out, out[-3000:]
+            assert "check SCHEMA_REGISTRY_URL" in out
+            assert "Traceback" not in out
+    finally:
+        connector.stop()
+        worker.stop()
+        sim.service.stop()
