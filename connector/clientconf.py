@@ -36,9 +36,13 @@ class ClientConf(dict[str, str]):
     def __repr__(self) -> str:
         """``{'sasl.mechanism': 'PLAIN', 'sasl.password': '**********'}``."""
         shown = {name: MASK if is_secret(name) else value for name, value in self.items()}
-        return repr(shown)
+        return repr(shown)  # ``str`` too: a dict's ``str`` is its ``repr``
 
-    __str__ = __repr__
+
+def kafka_client_conf(bootstrap_servers: str, kafka_conf: Mapping[str, str]) -> dict[str, Any]:
+    """What every Kafka client starts from: ``bootstrap.servers`` and the ``KAFKA_CONF_*``
+    settings (each client then adds those its guarantees need)."""
+    return {"bootstrap.servers": bootstrap_servers, **kafka_conf}
 
 
 def passthrough(env: Mapping[str, str], prefix: str) -> ClientConf:
@@ -63,6 +67,10 @@ class AuthFailures:
 
         if error.code() == KafkaError._AUTHENTICATION:  # noqa: SLF001 - librdkafka's name
             self.last = str(error.str())
+
+    def watching(self, conf: Mapping[str, Any]) -> dict[str, Any]:
+        """``conf`` with this as its ``error_cb`` (for the ``AdminClient`` to ``check``)."""
+        return {**conf, "error_cb": self}
 
     def check(self, admin: Any) -> None:
         """Raise ``KafkaAuthError`` (naming the settings to fix) when the broker refused

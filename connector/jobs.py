@@ -17,6 +17,7 @@ import schemas
 from connector import convert
 from connector.checkpoints import CheckpointStore
 from connector.client import CloudflareClient
+from connector.clientconf import kafka_client_conf
 from connector.errors import AuthError
 from connector.feeds import FEEDS
 from connector.feeds.base import PullFeed
@@ -215,9 +216,9 @@ def _snapshot_job(feed: SnapshotFeed, owner: Account, settings: Settings) -> Job
                make_runner, owner)
 
 
-def settings_kafka_conf(settings: Settings) -> dict[str, str]:
+def settings_kafka_conf(settings: Settings) -> dict[str, Any]:
     """Kafka client settings: bootstrap servers plus the ``KAFKA_CONF_*`` pass-through."""
-    return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_conf}
+    return kafka_client_conf(settings.bootstrap_servers, settings.kafka_conf)
 
 
 def _graphql_job(

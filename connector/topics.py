@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -33,8 +32,7 @@ def ensure_topics(
 ) -> list[str]:
     """Create the missing topics; return the names created. Raises ``KafkaException``."""
     refused = AuthFailures()
-    conf: dict[str, Any] = {**kafka_conf, "error_cb": refused}
-    admin = AdminClient(conf)
+    admin = AdminClient(refused.watching(kafka_conf))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException:

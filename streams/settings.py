@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.clientconf import ClientConf, passthrough
+from connector.clientconf import ClientConf, kafka_client_conf, passthrough
 
 from .alerts import AlertConfig
 from .masking import parse_kinds
@@ -255,9 +255,8 @@ class Settings:
         return settings
 
     def client_conf(self) -> dict[str, Any]:
-        """What every Kafka client of the worker starts from: ``bootstrap.servers`` and the
-        ``KAFKA_CONF_*`` settings (each client then adds those its guarantees need)."""
-        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka_conf}
+        """What every Kafka client of the worker starts from (``kafka_client_conf``)."""
+        return kafka_client_conf(self.bootstrap_servers, self.kafka_conf)
 
     @property
     def instance(self) -> str:

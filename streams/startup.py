@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -92,8 +91,7 @@ def prepare(settings: Settings) -> Codecs:
     """Create and check topics (the changelogs compacted), register every SIEM schema;
     return the codecs."""
     refused = AuthFailures()
-    conf: dict[str, Any] = {**settings.client_conf(), "error_cb": refused}
-    admin = AdminClient(conf)
+    admin = AdminClient(refused.watching(settings.client_conf()))
     topics = co_partitioned(settings)
     changelogs = list(tables(settings).values())
     try:
