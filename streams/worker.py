@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
@@ -58,6 +58,8 @@ SWEEP_CHUNK = 5000
 #: a fenced producer is renewed at most RENEW_MAX times in RENEW_WINDOW_S, then the worker exits
 RENEW_MAX = 3
 RENEW_WINDOW_S = 300.0
+#: producer errors after which it is replaced before it sends offsets (``_check_producer``)
+DISCONNECTED = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})  # noqa: SLF001
 #: how long one commit may be retried (a broker outage) before the transaction is aborted
 COMMIT_RETRY_S = 120.0
 
@@ -123,6 +125,9 @@ class Worker:
         self.commit_seconds: list[float] = []
         #: monotonic time the running commit (or abort) began (``watch_commits``)
         self.committing_since: float | None = None
+        #: the producer lost a broker connection (its ``error_cb``): it must not send
+        #: offsets any more (``_check_producer``)
+        self._disconnected = False
 
     # --- Kafka clients ---------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class Worker:
         }
         if self.exactly_once:
             conf |= {
+                "error_cb": self._producer_error,
                 "transactional.id": self.settings.transactional_id,
                 "transaction.timeout.ms": timeout_ms,
                 "message.timeout.ms": timeout_ms,
@@ -182,6 +188,26 @@ class Worker:
                     raise _Fenced(str(exc.args[0])) from exc
                 raise
 
+    def _producer_error(self, error: KafkaError) -> None:
+        if error.code() in DISCONNECTED:
+            self._disconnected = True
+
+    def _new_producer(self) -> None:
+        """A new producer in place of the current one, its transactional id registered
+        (which fences the old one: the broker aborts its open transaction)."""
+        self._disconnected = False
+        self.producer = self._producer_factory(self._producer_conf())
+        if self.exactly_once:
+            self._init_transactions()
+
+    def _check_producer(self) -> bool:
+        """Serve the producer's callbacks; True when it lost a broker connection since it
+        was made. Such a producer's ``send_offsets_to_transaction`` can block for good once
+        Kafka is back (librdkafka #5456/#5511: a stale group coordinator, the call's timeout
+        never checked), so it is replaced before it sends offsets."""
+        self.producer.poll(0)
+        return self._disconnected
+
     def _check_delivery(self, error: Any, message: Any) -> None:
         if error is not None:
             self._failed.append(f"{message.topic()}/{message.partition()}: {error}")
@@ -190,6 +216,10 @@ class Worker:
 
     def _begin(self) -> None:
         if self.exactly_once:
+            if self._check_producer():
+                log.warning("the producer lost its connection to Kafka: a new one for the"
+                            " next transaction")
+                self._new_producer()
             try:
                 self.producer.begin_transaction()
             except KafkaException as exc:
@@ -237,6 +267,9 @@ class Worker:
         return True
 
     def _commit_transaction(self, offsets: list[TopicPartition]) -> None:
+        if self._check_producer():
+            msg = "the producer lost its connection to Kafka during the transaction"
+            raise _Aborted(msg)
         if offsets:
             # Not retried: a retry of a timed-out call can block for good (librdkafka
             # #5456/#5511, the group coordinator request ignores its timeout); abort and
@@ -309,8 +342,7 @@ class Worker:
                     time.sleep(1.0)
             # A new producer after every abort: after a coordinator outage the old one's
             # next send_offsets_to_transaction can block for good (librdkafka #5456/#5511).
-            self.producer = self._producer_factory(self._producer_conf())
-            self._init_transactions()
+            self._new_producer()
         discarded = sum(table.discard() for table in self.touched)
         self.stats.aborted += 1
         # every assigned partition, not only those in the transaction: records fetched
@@ -341,8 +373,7 @@ class Worker:
         consumed = [TopicPartition(t, p) for t, p in self.assigned]
         self._reset()
         self.stats.aborted += 1
-        self.producer = self._producer_factory(self._producer_conf())
-        self._init_transactions()
+        self._new_producer()
         if consumed:
             self._rewind(consumed)
         log.info("new producer ready: %d table writes discarded, %d partitions rewound",
@@ -495,10 +526,7 @@ class Worker:
 
     def run(self) -> int:
         """Consume until stopped; commit and leave the group; return the exit code."""
-        self.producer = self._producer_factory(self._producer_conf())
-        if self.exactly_once:
-            # fences a previous instance with the same id and aborts its open transaction
-            self._init_transactions()
+        self._new_producer()  # fences a previous instance with the same id (exactly_once)
         self.consumer = self._consumer_factory(self._consumer_conf())
         self.consumer.subscribe(list(inputs(self.settings)), on_assign=self.on_assign,
                                 on_revoke=self.on_revoke, on_lost=self.on_lost)
@@ -645,14 +673,6 @@ def serve_metrics(worker: Worker, metrics: Mapping[str, AgentMetrics], port: int
     threading.Thread(target=lambda: asyncio.run(main()), name="metrics", daemon=True).start()
 
 
-def dump_threads(signum: int = 0, frame: FrameType | None = None) -> None:
-    """Log every thread's stack (``kill -USR1 <worker pid>``)."""
-    lines = []
-    for ident, stack in sys._current_frames().items():  # noqa: SLF001 - diagnostics
-        lines.append(f"thread {ident}:\n{''.join(traceback.format_stack(stack, limit=12))}")
-    log.warning("threads:\n%s", "\n".join(lines))
-
-
 def install_signals(worker: Worker) -> None:
     """SIGTERM / SIGINT stop the worker cleanly (a second one exits at once); SIGUSR1 dumps
     the threads."""
@@ -665,5 +685,7 @@ def install_signals(worker: Worker) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # from the C signal handler: the stacks come also while the main thread is blocked in
+    # a librdkafka call (a Python handler would only run once that call returned)
     with contextlib.suppress(AttributeError, ValueError):
-        signal.signal(signal.SIGUSR1, dump_threads)
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)

@@ -12,6 +12,7 @@ from support import (
     connector_env,
     count_keys,
     duplicates,
+    produce,
     read_topic,
     start_connector,
     start_sim,
@@ -19,10 +20,15 @@ from support import (
     streams_env,
     wait_until,
 )
+from test_streams_datasets_e2e import Raw, _unique
+from test_streams_datasets_e2e import samples as ocsf_samples
 
 from infra.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
+
+IDLE_DATASET = "http_requests"
+IDLE_TOPIC = "siem.http_activity.v1"
 
 
 @pytest.fixture
@@ -84,3 +90,38 @@ def test_kafka_outage_loses_nothing_and_duplicates_nothing(own_stack, tmp_path):
         worker.stop()
         connector.stop()
         sim.service.stop()
+
+
+@pytest.mark.timeout(900)
+def test_an_idle_worker_goes_on_after_outages(own_stack, tmp_path):
+    """Idle (no open transaction) while Kafka is down, the worker must commit its next
+    transaction once Kafka is back: the producer that lived through the outage would block
+    for good in send_offsets_to_transaction (librdkafka #5456/#5511), so it is replaced."""
+    stack, info = own_stack
+    run = secrets.token_hex(4)
+    raw = Raw(info, run)
+    samples = ocsf_samples(IDLE_DATASET, 300)
+    records = [_unique(IDLE_DATASET, r, run, i) for i, r in enumerate(samples)]
+    batches = [[raw.message(IDLE_DATASET, r) for r in records[i::3]] for i in range(3)]
+    env = {**streams_env(info, tmp_path, f"idle-{run}"), "STREAMS_DATASETS": IDLE_DATASET,
+           "STREAMS_ALERTS": "false"}
+    worker = start_streams(tmp_path, env)
+    try:
+        worker.wait_for("STREAMS READY", timeout_s=180)
+        seen: set[bytes] = set()
+        for n, batch in enumerate(batches):
+            keys = {m[1] for m in batch if m[1] is not None}
+            produce(info, batch)
+            seen |= keys
+            wait_until(lambda k=seen: set(count_keys(info, IDLE_TOPIC, k)[0]) == k, 120,
+                       f"batch {n} after {n} outages", [worker])
+            if n == len(batches) - 1:
+                break
+            time.sleep(2)  # the worker is idle: its last transaction is committed
+            stack.stop_broker()
+            time.sleep(15)
+            stack.start_broker()
+        counts, _ = count_keys(info, IDLE_TOPIC, seen)
+        assert {k: c for k, c in counts.items() if c != 1} == {}
+    finally:
+        worker.stop()

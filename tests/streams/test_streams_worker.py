@@ -9,9 +9,15 @@ would see).
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,6 +183,8 @@ class FakeProducer:
         self.undeliverable: set[str] = set()
         self.remaining = 0
         self.before_commit: Callable[[], None] | None = None
+        #: errors for the ``error_cb``, served by ``poll``
+        self.errors: list[KafkaError] = []
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -236,6 +244,10 @@ class FakeProducer:
         self.open = False
 
     def poll(self, timeout: float = 0) -> int:
+        """Serves the errors librdkafka queued (``errors``) to the ``error_cb``."""
+        errors, self.errors = self.errors, []
+        for error in errors:
+            self.conf["error_cb"](error)
         return 0
 
     def flush(self, timeout: float = -1) -> int:
@@ -929,6 +941,65 @@ def test_a_failed_send_offsets_is_not_retried_but_aborts(harness: Callable[..., 
     assert h.broker.commits == [{(RAW, 0): 2}]
 
 
+def lost(h: Harness, code: int = KafkaError._TRANSPORT) -> FakeProducer:  # noqa: SLF001
+    """The current producer's ``error_cb`` gets ``code`` at its next poll (a broker connection
+    lost: librdkafka reports it so whatever the producer was doing)."""
+    producer = h.producer
+    producer.errors.append(KafkaError(code, "127.0.0.1:9092/1: Connect failed"))
+    return producer
+
+
+@pytest.mark.parametrize("code", [KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN])  # noqa: SLF001
+def test_a_producer_that_lost_kafka_between_transactions_is_replaced_before_the_next(
+    harness: Callable[..., Harness], code: int
+):
+    # librdkafka #5456/#5511: after a Kafka outage the old producer's next
+    # send_offsets_to_transaction can block for good (seen in tests/e2e/test_idle_outage_e2e.py)
+    h = harness()
+    worker = h.connect((RAW, 0))
+    h.handle(RAW, 0, 2)
+    assert worker.commit() is True
+    old = lost(h, code)
+    calls_before = list(old.calls)
+    h.handle(RAW, 0, 3)  # the first write of the next transaction begins it
+    assert old.calls == calls_before, "the old producer begins no transaction"
+    assert worker.producer is h.producer is not old and len(h.producers) == 2
+    assert h.producer.calls == ["init_transactions", "begin_transaction"]
+    assert h.producer.conf == old.conf
+    assert worker.commit() is True
+    assert h.broker.commits == [{(RAW, 0): 2}, {(RAW, 0): 5}]
+    assert len(h.out()) == len(set(h.out())) == 5
+    assert worker.stats.aborted == 0, "nothing was open: nothing to read again"
+
+
+def test_a_producer_that_lost_kafka_during_a_transaction_aborts_it_before_sending_offsets(
+    harness: Callable[..., Harness]
+):
+    h = harness()
+    worker = h.connect((RAW, 0))
+    h.handle(RAW, 0, 3)
+    old = lost(h)
+    assert worker.commit() is False
+    assert "send_offsets_to_transaction" not in old.calls
+    assert_aborted_and_replaced(h, old)
+    assert h.consumer.seeks == [(RAW, 0, OFFSET_BEGINNING)] and h.broker.commits == []
+    assert worker.stats.aborted == 1 and h.table(SEEN, 0).pending == {}
+    for message in h.broker.logs[(RAW, 0)]:  # read again: the new producer commits them
+        worker.handle(message)
+    assert worker.commit() is True
+    assert h.broker.commits == [{(RAW, 0): 3}] and len(h.out()) == len(set(h.out())) == 3
+
+
+def test_other_producer_errors_keep_the_producer(harness: Callable[..., Harness]):
+    h = harness()
+    worker = h.connect((RAW, 0))
+    lost(h, KafkaError._MSG_TIMED_OUT)  # noqa: SLF001 - a delivery's concern, not the link's
+    lost(h, KafkaError._AUTHENTICATION)  # noqa: SLF001
+    h.handle(RAW, 0, 1)
+    assert worker.commit() is True
+    assert len(h.producers) == 1 and h.broker.commits == [{(RAW, 0): 1}]
+
+
 def test_a_failing_abort_is_retried(harness: Callable[..., Harness]):
     h = harness()
     worker = h.connect((RAW, 0))
@@ -1053,3 +1124,39 @@ def test_a_refused_record_leaves_no_table_write(harness: Callable[..., Harness])
     changelog = h.settings.changelog(SEEN)
     assert [k for t, _, k, _ in h.broker.visible if t == changelog] == [
         h.broker.logs[(RAW, 0)][0].key()]
+
+
+def test_sigusr1_dumps_the_stacks_while_the_main_thread_is_blocked_in_c(tmp_path: Path):
+    # a hung librdkafka call never returns to Python, so a Python-level handler would never
+    # run: the dump must come from the C handler (faulthandler) at once
+    script = tmp_path / "blocked.py"
+    script.write_text(
+        "import ctypes, sys, threading\n"
+        "import streams.worker\n"
+        "class W:\n"
+        "    stopping = threading.Event()\n"
+        "    def stop(self): self.stopping.set()\n"
+        "streams.worker.install_signals(W())\n"
+        "def blocked_in_c():\n"
+        "    print('ready', flush=True)\n"
+        "    ctypes.CDLL(None).system(b'sleep 3')  # waitpid, retried on EINTR inside libc\n"
+        "blocked_in_c()\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert proc.stderr is not None
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGUSR1)
+        dump = b""
+        deadline = time.monotonic() + 2.0
+        while b"in blocked_in_c" not in dump and time.monotonic() < deadline:
+            if select.select([proc.stderr], [], [], 0.1)[0]:
+                dump += os.read(proc.stderr.fileno(), 65536)
+        assert proc.poll() is None, "the dump came while the call was still blocked"
+    finally:
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    text = dump.decode()
+    assert "most recent call first" in text and "in blocked_in_c" in text, text
