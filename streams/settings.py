@@ -173,6 +173,9 @@ class Settings:
     instance_id: str = ""
     #: how long the broker keeps a dead worker's open transaction before aborting it
     transaction_timeout_s: int = 10
+    #: how long a commit failing with a retriable error (Kafka unreachable) is retried before
+    #: its transaction is aborted and its records are read again (an abort likewise)
+    commit_retry_s: int = 120
     #: most records consumed per poll (one batch)
     max_batch: int = 2000
     #: worker processes one ``cfkafka streams`` runs (each its own consumer, producer and
@@ -219,6 +222,7 @@ class Settings:
             instance_id=env.get("STREAMS_INSTANCE_ID", "").strip(),
             transaction_timeout_s=_int(env, "STREAMS_TRANSACTION_TIMEOUT_S",
                                        d.transaction_timeout_s),
+            commit_retry_s=_int(env, "STREAMS_COMMIT_RETRY_S", d.commit_retry_s),
             max_batch=_int(env, "STREAMS_MAX_BATCH", d.max_batch),
             processes=_int(env, "STREAMS_PROCESSES", d.processes),
             enrich=_bool(env, "STREAMS_ENRICH", d.enrich),
@@ -242,9 +246,10 @@ class Settings:
         if not settings.store.startswith(("rocksdb:", "memory:")):
             msg = f"STREAMS_STORE must be rocksdb:// or memory://, got {settings.store!r}"
             raise ConfigError(msg)
-        if min(settings.transaction_timeout_s, settings.max_batch, settings.processes) < 1:
-            msg = ("STREAMS_TRANSACTION_TIMEOUT_S, STREAMS_MAX_BATCH and STREAMS_PROCESSES must"
-                   " be positive")
+        if min(settings.transaction_timeout_s, settings.max_batch, settings.processes,
+               settings.commit_retry_s) < 1:
+            msg = ("STREAMS_TRANSACTION_TIMEOUT_S, STREAMS_MAX_BATCH, STREAMS_PROCESSES and"
+                   " STREAMS_COMMIT_RETRY_S must be positive")
             raise ConfigError(msg)
         if not 0.01 <= settings.commit_interval_s <= 60:
             msg = "STREAMS_COMMIT_INTERVAL_S must be between 0.01 and 60 seconds"

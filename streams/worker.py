@@ -19,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import itertools
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -51,8 +53,8 @@ from .topics import ALERT_TABLE, enabled, inputs, tables
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 30.0
-#: a commit blocked this long in librdkafka ends the process (``watch_commits``)
-STUCK_S = 300.0
+#: a call into the Kafka client blocked this long ends the process (``watch_commits``)
+STUCK_S = 180.0
 #: tombstones per transaction in a sweep
 SWEEP_CHUNK = 5000
 #: a fenced producer is renewed at most RENEW_MAX times in RENEW_WINDOW_S, then the worker exits
@@ -60,8 +62,10 @@ RENEW_MAX = 3
 RENEW_WINDOW_S = 300.0
 #: producer errors after which it is replaced before it sends offsets (``_check_producer``)
 DISCONNECTED = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})  # noqa: SLF001
-#: how long one commit may be retried (a broker outage) before the transaction is aborted
-COMMIT_RETRY_S = 120.0
+#: how much longer than its own timeout a ``_bounded`` producer call is waited for
+HANG_GRACE_S = 5.0
+#: the longest wait between two attempts while Kafka is unreachable
+MAX_BACKOFF_S = 10.0
 
 
 class WorkerError(RuntimeError):
@@ -123,8 +127,9 @@ class Worker:
         self._renewals: list[float] = []
         #: how long the commits since the last progress line took
         self.commit_seconds: list[float] = []
-        #: monotonic time the running commit (or abort) began (``watch_commits``)
-        self.committing_since: float | None = None
+        #: monotonic time the running call into the Kafka client that may block (a commit,
+        #: an abort, ...) began (``watch_commits``)
+        self.blocked_since: float | None = None
         #: the producer lost a broker connection (its ``error_cb``): it must not send
         #: offsets any more (``_check_producer``)
         self._disconnected = False
@@ -208,6 +213,38 @@ class Worker:
         self.producer.poll(0)
         return self._disconnected
 
+    def _bounded(self, name: str, call: Callable[[], None], timeout_s: float) -> None:
+        """``call`` on a helper thread, waited for ``timeout_s`` at most: a producer call that
+        can hang past its own timeout until Kafka is back (``send_offsets_to_transaction``,
+        librdkafka #5456). Its error is raised here; ``_Hung`` when it has not returned
+        (the producer must then be given up: its thread ends once Kafka answers)."""
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name=f"kafka-{name}", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            msg = f"{name} has not returned in {timeout_s:.0f} s (Kafka unreachable?)"
+            raise _Hung(msg)
+        if errors:
+            raise errors[0]
+
+    @contextlib.contextmanager
+    def _blocking(self) -> Iterator[None]:
+        """Around a Kafka client call that may block (it has a timeout, which librdkafka
+        does not always keep: ``watch_commits``)."""
+        self.blocked_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.blocked_since = None
+
     def _check_delivery(self, error: Any, message: Any) -> None:
         if error is not None:
             self._failed.append(f"{message.topic()}/{message.partition()}: {error}")
@@ -241,7 +278,6 @@ class Worker:
             counters.publish()
         began = self._clock()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.positions.items()]
-        self.committing_since = time.monotonic()
         try:
             if self.exactly_once:
                 self._commit_transaction(offsets)
@@ -253,8 +289,9 @@ class Worker:
         except _Fenced as exc:
             self.renew_producer(str(exc))
             return False
-        finally:
-            self.committing_since = None
+        except _Hung as exc:
+            self.renew_producer(str(exc), fenced=False)
+            return False
         for table in self.touched:
             table.flush()
         self.stats.committed += 1
@@ -275,17 +312,19 @@ class Worker:
             # #5456/#5511, the group coordinator request ignores its timeout); abort and
             # read the records again instead.
             try:
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), 30)
+                self._bounded("send_offsets_to_transaction", partial(
+                    self.producer.send_offsets_to_transaction, offsets,
+                    self.consumer.consumer_group_metadata(), 30), 30 + HANG_GRACE_S)
             except KafkaException as exc:
                 if exc.args[0].fatal():
                     raise _Fenced(str(exc.args[0])) from exc
                 msg = f"sending the offsets to the transaction failed: {exc.args[0]}"
                 raise _Aborted(msg) from exc
-        deadline = self._clock() + COMMIT_RETRY_S
+        deadline = self._clock() + self.settings.commit_retry_s
         while True:
             try:
-                self.producer.commit_transaction(30)
+                with self._blocking():
+                    self.producer.commit_transaction(30)
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -301,42 +340,35 @@ class Worker:
                 time.sleep(1.0)
 
     def _commit_at_least_once(self, offsets: list[TopicPartition]) -> None:
-        remaining = self.producer.flush(60)
+        with self._blocking():
+            remaining = self.producer.flush(60)
         if remaining or self._failed:
             failed, self._failed = self._failed[:3], []
             msg = f"{remaining} records not delivered; failures: {failed}"
             raise _Aborted(msg)
         if offsets:
             try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                with self._blocking():
+                    self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 msg = f"offset commit failed: {exc.args[0]}"
                 raise _Aborted(msg) from exc
 
     def _abort(self, reason: str) -> None:
         """Undo the open transaction and read its records again from the committed offsets."""
-        watched = self.committing_since is None
-        if watched:  # an abort outside ``commit`` (partitions lost, an error): watched too
-            self.committing_since = time.monotonic()
-        try:
-            self._abort_watched(reason)
-        finally:
-            if watched:
-                self.committing_since = None
-
-    def _abort_watched(self, reason: str) -> None:
         log.warning("%s: aborting; its records are read again from the committed offsets",
                     reason)
         if self.exactly_once:
-            deadline = self._clock() + COMMIT_RETRY_S
+            deadline = self._clock() + self.settings.commit_retry_s
             while True:
                 try:
-                    self.producer.abort_transaction(30)
+                    with self._blocking():
+                        self.producer.abort_transaction(30)
                     break
                 except KafkaException as exc:
                     error = exc.args[0]
                     if error.fatal() or self._clock() > deadline:
-                        self.renew_producer(f"abort failed: {error}")
+                        self.renew_producer(f"abort failed: {error}", fenced=error.fatal())
                         return
                     log.warning("abort: %s; retrying", error)
                     time.sleep(1.0)
@@ -354,21 +386,25 @@ class Worker:
         log.info("aborted: %d table writes discarded, %d partitions rewound",
                  discarded, len(consumed))
 
-    def renew_producer(self, reason: str) -> None:
+    def renew_producer(self, reason: str, *, fenced: bool = True) -> None:
         """The producer was fenced: the broker aborted its transaction (open longer than
         STREAMS_TRANSACTION_TIMEOUT_S, e.g. through a Kafka outage), or a newer instance
         with the same transactional id started. Discard the transaction's table writes,
         start a new producer (which fences any older one) and read again from the
-        committed offsets; give up when it keeps happening (two live workers share an id)."""
+        committed offsets; give up when it keeps happening (two live workers share an id).
+        ``fenced=False``: the producer is given up for another reason (its abort failed,
+        a call of it hangs), which does not count towards that limit."""
         now = self._clock()
-        self._renewals = [t for t in self._renewals if now - t < RENEW_WINDOW_S] + [now]
+        if fenced:
+            self._renewals = [t for t in self._renewals if now - t < RENEW_WINDOW_S] + [now]
         if len(self._renewals) > RENEW_MAX:
             msg = (f"transactional producer {self.settings.transactional_id} fenced"
                    f" {len(self._renewals)} times in {RENEW_WINDOW_S:.0f} s ({reason}): is"
                    " another worker running with the same STREAMS_INSTANCE_ID / data directory?")
             raise WorkerError(msg)
-        log.warning("producer fenced (%s): starting a new one; the open transaction's records"
-                    " are read again from the committed offsets", reason)
+        log.warning("producer %s (%s): starting a new one; the open transaction's records"
+                    " are read again from the committed offsets",
+                    "fenced" if fenced else "given up", reason)
         discarded = sum(table.discard() for table in self.touched)
         consumed = [TopicPartition(t, p) for t, p in self.assigned]
         self._reset()
@@ -380,33 +416,41 @@ class Worker:
                  discarded, len(consumed))
 
     def _init_transactions(self) -> None:
-        """Register the transactional id (fencing older producers); retried while Kafka is
-        unreachable, up to ``COMMIT_RETRY_S``."""
-        deadline = self._clock() + COMMIT_RETRY_S
-        while True:
+        """Register the transactional id (fencing older producers); retried for as long as
+        Kafka is unreachable (nothing is lost by waiting: the offsets stay where they are)."""
+        for attempt in itertools.count():
             try:
-                self.producer.init_transactions(60)
+                with self._blocking():
+                    self.producer.init_transactions(60)
                 return
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.fatal() or not error.retriable() or self._clock() > deadline:
+                if error.fatal() or not error.retriable():
                     msg = f"transactional producer {self.settings.transactional_id}: {error}"
                     raise WorkerError(msg) from exc
-                log.warning("init transactions: %s; retrying", error)
-                time.sleep(1.0)
+                self._wait_for_kafka("init transactions", error, attempt)
+
+    def _wait_for_kafka(self, what: str, error: Any, attempt: int) -> None:
+        """Back off before the next attempt of ``what`` (1, 2, 4, 8, then every 10 s); a
+        stop asked for meanwhile ends the wait (``_Stopped``)."""
+        delay = min(2.0 ** attempt, MAX_BACKOFF_S)
+        log.warning("%s: %s; Kafka unavailable, retrying in %.0f s (nothing is committed"
+                    " meanwhile)", what, error, delay)
+        if self.stopping.is_set():
+            raise _Stopped(what)
+        time.sleep(delay)
 
     def _rewind(self, partitions: list[TopicPartition]) -> None:
-        deadline = self._clock() + COMMIT_RETRY_S
-        while True:
+        for attempt in itertools.count():
             try:
-                committed = self.consumer.committed(partitions, timeout=30)
+                with self._blocking():
+                    committed = self.consumer.committed(partitions, timeout=30)
                 break
             except KafkaException as exc:  # Kafka still down: the offsets are needed first
-                if self._clock() > deadline:
+                if exc.args[0].fatal():
                     msg = f"committed offsets not readable to rewind: {exc.args[0]}"
                     raise WorkerError(msg) from exc
-                log.warning("rewind: %s; retrying", exc.args[0])
-                time.sleep(1.0)
+                self._wait_for_kafka("reading the committed offsets", exc.args[0], attempt)
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             try:
@@ -526,7 +570,11 @@ class Worker:
 
     def run(self) -> int:
         """Consume until stopped; commit and leave the group; return the exit code."""
-        self._new_producer()  # fences a previous instance with the same id (exactly_once)
+        try:
+            self._new_producer()  # fences a previous instance with the same id (exactly_once)
+        except _Stopped as exc:
+            log.warning("stopped before Kafka was reachable (%s)", exc)
+            return 0
         self.consumer = self._consumer_factory(self._consumer_conf())
         self.consumer.subscribe(list(inputs(self.settings)), on_assign=self.on_assign,
                                 on_revoke=self.on_revoke, on_lost=self.on_lost)
@@ -578,6 +626,13 @@ class Worker:
                     log.info("streams progress: %s%s", self.stats.line(), self._commit_times())
             log.info("stopping: committing and leaving the group")
             self.commit()
+            return 0
+        except _Stopped as exc:
+            log.warning("stopped while Kafka was unreachable (%s): the records since the last"
+                        " commit are read again by the next worker", exc)
+            for part in self.touched:
+                part.discard()
+            self._reset()  # leaving the group below has nothing to commit
             return 0
         except BaseException:
             # a bug or a second signal mid-batch: the open transaction may hold part of a
@@ -635,15 +690,25 @@ class _Fenced(Exception):  # noqa: N818 - control flow inside ``commit`` / the l
     """The transactional producer hit a fatal error (fenced): it must be replaced."""
 
 
+class _Hung(Exception):  # noqa: N818 - control flow inside ``commit``
+    """A producer call did not return in time (``Worker._bounded``): the producer is given up."""
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow out of a wait for Kafka
+    """A stop was asked for while waiting for Kafka to come back."""
+
+
 def watch_commits(worker: Worker, stuck_s: float = STUCK_S) -> threading.Thread:
-    """Exit the process when a commit has been blocked in librdkafka for ``stuck_s``
-    (a call that ignores its timeout: librdkafka #5456). Nothing is lost: the open
-    transaction is aborted by the broker and a restarted worker reads its records again."""
+    """Exit the process when a call into the Kafka client (a commit, an abort, ...) has
+    been blocked for ``stuck_s``: each has a timeout of at most 60 s, which librdkafka does
+    not always keep (#5456). Nothing is lost: the open transaction is aborted by the broker
+    and a restarted worker reads its records again. Waits between attempts while Kafka is
+    unreachable are not calls: an outage of any length is ridden out."""
     def watch() -> None:
         while not worker.stopping.wait(10.0):
-            since = worker.committing_since
+            since = worker.blocked_since
             if since is not None and time.monotonic() - since > stuck_s:
-                log.critical("a commit has been blocked in the Kafka client for %.0f s:"
+                log.critical("a call into the Kafka client has been blocked for %.0f s:"
                              " exiting (code 3) so that the worker is restarted; the open"
                              " transaction is aborted, nothing is lost", stuck_s)
                 logging.shutdown()

@@ -3,10 +3,13 @@ and, once Kafka is back, lose and duplicate nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
 import time
 
 import pytest
+from confluent_kafka import Producer
 from support import (
     Topics,
     connector_env,
@@ -29,6 +32,10 @@ pytestmark = pytest.mark.e2e
 
 IDLE_DATASET = "http_requests"
 IDLE_TOPIC = "siem.http_activity.v1"
+#: longer than a failing commit's and abort's calls and retries together, and than the
+#: first wait for a new producer (``STREAMS_COMMIT_RETRY_S``=10: up to stop 12 the worker
+#: gave up there and exited 1, ~120 s into the outage)
+LONG_OUTAGE_S = 150
 
 
 @pytest.fixture
@@ -124,4 +131,65 @@ def test_an_idle_worker_goes_on_after_outages(own_stack, tmp_path):
         counts, _ = count_keys(info, IDLE_TOPIC, seen)
         assert {k: c for k, c in counts.items() if c != 1} == {}
     finally:
+        worker.stop()
+
+
+@pytest.mark.timeout(1200)
+def test_a_busy_worker_rides_out_an_outage_longer_than_every_deadline(own_stack, tmp_path):
+    """Kafka down for longer than the commit and abort deadlines while records stream in:
+    the worker's open transaction fails, it waits for Kafka as long as it takes (no exit,
+    the watchdog quiet), and then every event Kafka took is once in its SIEM topic."""
+    stack, info = own_stack
+    run = secrets.token_hex(4)
+    raw = Raw(info, run)
+    samples = ocsf_samples(IDLE_DATASET, 10_000)
+    batch = [raw.message(IDLE_DATASET, _unique(IDLE_DATASET, r, run, i))
+             for i, r in enumerate(samples)]
+    env = {**streams_env(info, tmp_path, f"long-{run}"), "STREAMS_DATASETS": IDLE_DATASET,
+           "STREAMS_ALERTS": "false", "STREAMS_COMMIT_RETRY_S": "10"}
+    worker = start_streams(tmp_path, env)
+    delivered: set[bytes] = set()
+    stop_feeding = threading.Event()
+
+    def feed() -> None:  # ~1,000 records/s until told to stop: the worker is never idle
+        producer = Producer({"bootstrap.servers": info.bootstrap, "linger.ms": 5,
+                             "partitioner": "murmur2_random", "message.timeout.ms": 5000})
+
+        def acked(error: object, message: object) -> None:
+            if error is None:
+                delivered.add(message.key())  # type: ignore[attr-defined]
+
+        for n, (topic, key, value, headers) in enumerate(batch):
+            if stop_feeding.is_set():
+                break
+            with contextlib.suppress(BufferError):
+                producer.produce(topic, key=key, value=value, headers=headers,
+                                 on_delivery=acked)
+            producer.poll(0)
+            if n % 10 == 0:
+                time.sleep(0.01)
+        producer.flush(10)
+
+    feeder = threading.Thread(target=feed)
+    try:
+        worker.wait_for("STREAMS READY", timeout_s=180)
+        feeder.start()
+        time.sleep(5)
+        stack.stop_broker()  # records still arriving: the worker has a transaction open
+        stop_feeding.set()
+        feeder.join(30)
+        time.sleep(LONG_OUTAGE_S)
+        assert worker.running, worker.output()[-3000:]
+        stack.start_broker()
+        keys = set(delivered)
+        assert len(keys) > 1000
+        wait_until(lambda: set(count_keys(info, IDLE_TOPIC, keys)[0]) == keys, 300,
+                   "every event after the long outage", [worker])
+        counts, _ = count_keys(info, IDLE_TOPIC, keys)
+        assert {k: c for k, c in counts.items() if c != 1} == {}
+        log = worker.output()
+        assert "Kafka unavailable, retrying in" in log, "it waited for Kafka"
+        assert "has been blocked" not in log
+    finally:
+        stop_feeding.set()
         worker.stop()

@@ -52,6 +52,7 @@ def test_from_env():
             "STREAMS_INSTANCE_ID": " worker-2 ",
             "STREAMS_TRANSACTION_TIMEOUT_S": "30",
             "STREAMS_MAX_BATCH": "500",
+            "STREAMS_COMMIT_RETRY_S": "15",
         }
     )
     assert s.bootstrap_servers == "a:1,b:2"
@@ -63,6 +64,7 @@ def test_from_env():
         6,
     )
     assert (s.instance_id, s.transaction_timeout_s, s.max_batch) == ("worker-2", 30, 500)
+    assert (s.commit_retry_s, Settings.from_env({}).commit_retry_s) == (15, 120)
 
 
 def test_route_settings():
@@ -120,6 +122,8 @@ def test_datasets_and_alert_settings():
         ({"STREAMS_TRANSACTION_TIMEOUT_S": "0"}, "STREAMS_TRANSACTION_TIMEOUT_S"),
         ({"STREAMS_TRANSACTION_TIMEOUT_S": "ten"}, "STREAMS_TRANSACTION_TIMEOUT_S"),
         ({"STREAMS_MAX_BATCH": "0"}, "STREAMS_MAX_BATCH"),
+        ({"STREAMS_COMMIT_RETRY_S": "0"}, "STREAMS_COMMIT_RETRY_S"),
+        ({"STREAMS_COMMIT_RETRY_S": "2m"}, "STREAMS_COMMIT_RETRY_S"),
         ({"STREAMS_MAX_BATCH": "1e3"}, "STREAMS_MAX_BATCH"),
         ({"STREAMS_DATASETS": "audit_logs,nope"}, "STREAMS_DATASETS"),
         ({"STREAMS_DATASETS": " , "}, "STREAMS_DATASETS"),

@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,7 +36,9 @@ from streams.routing import Dataset
 from streams.settings import Settings
 from streams.state import MemoryBackend, Partition
 from streams.topics import DLQ
-from streams.worker import COMMIT_RETRY_S, Worker, WorkerError, status
+from streams.worker import Worker, WorkerError, status
+
+COMMIT_RETRY_S = Settings.commit_retry_s
 
 RAW = "cloudflare.audit_logs.v1"
 ALERTS_IN = "app-alert-events"
@@ -104,6 +107,8 @@ class FakeConsumer:
         self.script: list[Callable[[FakeConsumer], list[Message] | None]] = []
         self.on_idle: Callable[[], None] | None = None
         self.commit_error: KafkaException | None = None
+        #: raised by the next ``committed`` calls, one each
+        self.committed_errors: list[KafkaException] = []
 
     def subscribe(self, topics: list[str], on_assign: Callable[..., None],
                   on_revoke: Callable[..., None], on_lost: Callable[..., None]) -> None:
@@ -141,6 +146,8 @@ class FakeConsumer:
         return out
 
     def committed(self, partitions: list[KafkaTP], timeout: float = -1) -> list[KafkaTP]:
+        if self.committed_errors:
+            raise self.committed_errors.pop(0)
         return [KafkaTP(tp.topic, tp.partition,
                         self.broker.group.get((tp.topic, tp.partition), OFFSET_INVALID))
                 for tp in partitions]
@@ -1060,6 +1067,105 @@ def test_init_transactions_is_retried_while_kafka_is_unreachable(
         fenced.worker.run()
 
 
+def test_init_transactions_waits_for_kafka_as_long_as_it_takes(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+):
+    # an outage longer than any deadline: the worker waits (backing off to every 10 s), it
+    # does not give up, and the watchdog does not count the waits as a blocked call
+    h = harness()
+    blocked: list[float | None] = []
+    h.producer.fail["init_transactions"] = [kafka_error(retriable=True) for _ in range(60)]
+    h.consumer.on_idle = h.worker.stop
+    real_sleep = streams.worker.time.sleep
+
+    def sleep(seconds: float) -> None:
+        blocked.append(h.worker.blocked_since)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(streams.worker.time, "sleep", sleep)
+    assert h.worker.run() == 0
+    assert h.producer.calls.count("init_transactions") == 61
+    assert h.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0] and set(h.sleeps[4:]) == {10.0}
+    assert sum(h.sleeps) > 3 * COMMIT_RETRY_S
+    assert set(blocked) == {None}
+
+
+def test_a_stop_during_a_wait_for_kafka_ends_the_worker_cleanly(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+):
+    h = harness()
+    h.producer.fail["init_transactions"] = [kafka_error(retriable=True) for _ in range(1000)]
+    real_sleep = streams.worker.time.sleep
+
+    def sleep(seconds: float) -> None:
+        real_sleep(seconds)
+        if len(h.sleeps) == 5:
+            h.worker.stop()
+
+    monkeypatch.setattr(streams.worker.time, "sleep", sleep)
+    assert h.worker.run() == 0
+    assert h.producer.calls.count("init_transactions") == 6
+
+
+def test_an_abort_through_a_long_outage_waits_and_reads_the_records_again(
+    harness: Callable[..., Harness]
+):
+    # Kafka down for longer than the commit and abort deadlines: abort gives up, the new
+    # producer and the committed offsets are waited for, then the records come again
+    h = harness()
+    worker = h.connect((RAW, 0))
+    h.handle(RAW, 0, 3)
+    old = h.producer
+    old.fail["commit_transaction"] = [kafka_error(retriable=True) for _ in range(1000)]
+    old.fail["abort_transaction"] = [kafka_error(retriable=True) for _ in range(1000)]
+    failing_init = [kafka_error(retriable=True) for _ in range(40)]
+    real_factory = h._producer_factory  # noqa: SLF001
+
+    def factory(conf: dict[str, Any]) -> FakeProducer:
+        made = real_factory(conf)
+        made.fail["init_transactions"] = failing_init
+        return made
+
+    worker._producer_factory = factory  # noqa: SLF001
+    h.consumer.committed_errors = [kafka_error(retriable=True) for _ in range(30)]
+    assert worker.commit() is False
+    assert worker.producer is h.producer is not old
+    assert h.producer.calls.count("init_transactions") == 41
+    assert h.consumer.seeks == [(RAW, 0, OFFSET_BEGINNING)]
+    assert sum(h.sleeps) > 5 * COMMIT_RETRY_S
+    for message in h.broker.logs[(RAW, 0)]:
+        worker.handle(message)
+    assert worker.commit() is True
+    assert h.broker.commits == [{(RAW, 0): 3}] and len(h.out()) == len(set(h.out())) == 3
+
+
+def test_a_send_offsets_that_hangs_gives_the_producer_up(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+):
+    # librdkafka #5456: send_offsets_to_transaction can block past its timeout until Kafka
+    # is back (seen in test_a_busy_worker_rides_out_an_outage_longer_than_every_deadline)
+    monkeypatch.setattr(streams.worker, "HANG_GRACE_S", -29.8)  # waited for 0.2 s
+    h = harness()
+    worker = h.connect((RAW, 0))
+    h.handle(RAW, 0, 3)
+    old = h.producer
+    release = threading.Event()
+    old.send_offsets_to_transaction = lambda *args: release.wait(10)  # type: ignore[assignment,method-assign]
+    try:
+        assert worker.commit() is False
+    finally:
+        release.set()
+    assert worker.producer is h.producer is not old and h.producer.calls == ["init_transactions"]
+    assert not {"abort_transaction", "commit_transaction"} & set(old.calls)
+    assert h.consumer.seeks == [(RAW, 0, OFFSET_BEGINNING)] and h.broker.commits == []
+    assert worker.stats.aborted == 1 and h.table(SEEN, 0).pending == {}
+    assert worker._renewals == [], "not a fencing: it does not count towards RENEW_MAX"  # noqa: SLF001
+    for message in h.broker.logs[(RAW, 0)]:
+        worker.handle(message)
+    assert worker.commit() is True
+    assert h.broker.commits == [{(RAW, 0): 3}] and len(h.out()) == len(set(h.out())) == 3
+
+
 class Stopping:
     """``worker.stopping`` for the watchdog: ``wait`` returns at once, False ``rounds``
     times (the watchdog looks), then True (stopped)."""
@@ -1091,7 +1197,7 @@ def test_watch_commits_exits_when_a_commit_is_stuck(
     h = harness()
     stopping = Stopping(rounds=1)
     h.worker.stopping = stopping  # type: ignore[assignment]
-    h.worker.committing_since = None if since is None else time.monotonic() + since
+    h.worker.blocked_since = None if since is None else time.monotonic() + since
     thread = streams.worker.watch_commits(h.worker, stuck_s)
     thread.join(timeout=5.0)
     assert not thread.is_alive() and thread.daemon
@@ -1100,21 +1206,21 @@ def test_watch_commits_exits_when_a_commit_is_stuck(
 
 
 def test_watch_commits_sees_the_commit_of_the_worker(harness: Callable[..., Harness]):
-    # the watchdog reads ``committing_since``: set while a commit runs, cleared after
+    # the watchdog reads ``blocked_since``: set while a commit runs, cleared after
     h = harness()
     worker = h.connect((RAW, 0))
     seen: list[float | None] = []
     h.handle(RAW, 0, 1)
-    h.producer.before_commit = lambda: seen.append(worker.committing_since)
+    h.producer.before_commit = lambda: seen.append(worker.blocked_since)
     before = time.monotonic()
     assert worker.commit() is True
     assert len(seen) == 1 and seen[0] is not None and before <= seen[0] <= time.monotonic()
-    assert worker.committing_since is None
+    assert worker.blocked_since is None
     h.handle(RAW, 0, 1)
     h.producer.fail["commit_transaction"] = [kafka_error(abort=True)]
-    h.producer.before_commit = lambda: seen.append(worker.committing_since)
+    h.producer.before_commit = lambda: seen.append(worker.blocked_since)
     assert worker.commit() is False  # an abort (and a new producer) clears it too
-    assert seen[1] is not None and worker.committing_since is None
+    assert seen[1] is not None and worker.blocked_since is None
 
 
 def test_a_refused_record_leaves_no_table_write(harness: Callable[..., Harness]):
