@@ -372,19 +372,11 @@ class Worker:
                         return
                     log.warning("abort: %s; retrying", error)
                     time.sleep(1.0)
-            # A new producer after every abort: after a coordinator outage the old one's
-            # next send_offsets_to_transaction can block for good (librdkafka #5456/#5511).
-            self._new_producer()
-        discarded = sum(table.discard() for table in self.touched)
-        self.stats.aborted += 1
-        # every assigned partition, not only those in the transaction: records fetched
-        # and not handled yet are dropped by the loop and must come again
-        consumed = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
-        self._reset()
-        if consumed:
-            self._rewind(consumed)
+        # A new producer after every abort: after a coordinator outage the old one's next
+        # send_offsets_to_transaction can block for good (librdkafka #5456/#5511).
+        discarded, rewound = self._start_over(new_producer=self.exactly_once)
         log.info("aborted: %d table writes discarded, %d partitions rewound",
-                 discarded, len(consumed))
+                 discarded, rewound)
 
     def renew_producer(self, reason: str, *, fenced: bool = True) -> None:
         """The producer was fenced: the broker aborted its transaction (open longer than
@@ -405,15 +397,24 @@ class Worker:
         log.warning("producer %s (%s): starting a new one; the open transaction's records"
                     " are read again from the committed offsets",
                     "fenced" if fenced else "given up", reason)
+        discarded, rewound = self._start_over(new_producer=True)
+        log.info("new producer ready: %d table writes discarded, %d partitions rewound",
+                 discarded, rewound)
+
+    def _start_over(self, *, new_producer: bool) -> tuple[int, int]:
+        """After an aborted or lost transaction: forget its table writes, (start a new
+        producer,) and seek every assigned partition back to its committed offset, not only
+        those in the transaction (records fetched and not handled yet are dropped by the
+        loop and must come again). Returns (table writes discarded, partitions rewound)."""
         discarded = sum(table.discard() for table in self.touched)
-        consumed = [TopicPartition(t, p) for t, p in self.assigned]
+        consumed = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
         self._reset()
         self.stats.aborted += 1
-        self._new_producer()
+        if new_producer:
+            self._new_producer()
         if consumed:
             self._rewind(consumed)
-        log.info("new producer ready: %d table writes discarded, %d partitions rewound",
-                 discarded, len(consumed))
+        return discarded, len(consumed)
 
     def _init_transactions(self) -> None:
         """Register the transactional id (fencing older producers); retried for as long as
@@ -433,11 +434,11 @@ class Worker:
     def _wait_for_kafka(self, what: str, error: Any, attempt: int) -> None:
         """Back off before the next attempt of ``what`` (1, 2, 4, 8, then every 10 s); a
         stop asked for meanwhile ends the wait (``_Stopped``)."""
+        if self.stopping.is_set():
+            raise _Stopped(what)
         delay = min(2.0 ** attempt, MAX_BACKOFF_S)
         log.warning("%s: %s; Kafka unavailable, retrying in %.0f s (nothing is committed"
                     " meanwhile)", what, error, delay)
-        if self.stopping.is_set():
-            raise _Stopped(what)
         time.sleep(delay)
 
     def _rewind(self, partitions: list[TopicPartition]) -> None:

@@ -30,8 +30,8 @@ from infra.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-IDLE_DATASET = "http_requests"
-IDLE_TOPIC = "siem.http_activity.v1"
+HTTP_DATASET = "http_requests"
+HTTP_TOPIC = "siem.http_activity.v1"
 #: longer than a failing commit's and abort's calls and retries together, and than the
 #: first wait for a new producer (``STREAMS_COMMIT_RETRY_S``=10: up to stop 12 the worker
 #: gave up there and exited 1, ~120 s into the outage)
@@ -99,20 +99,26 @@ def test_kafka_outage_loses_nothing_and_duplicates_nothing(own_stack, tmp_path):
         sim.service.stop()
 
 
+def http_worker(info, tmp_path, n: int, name: str, **env: str):
+    """``n`` unique raw http_requests messages and a worker's environment for them alone
+    (short path: alerts off), started."""
+    run = secrets.token_hex(4)
+    raw = Raw(info, run)
+    messages = [raw.message(HTTP_DATASET, _unique(HTTP_DATASET, r, run, i))
+                for i, r in enumerate(ocsf_samples(HTTP_DATASET, n))]
+    env = {**streams_env(info, tmp_path, f"{name}-{run}"), "STREAMS_DATASETS": HTTP_DATASET,
+           "STREAMS_ALERTS": "false", **env}
+    return messages, start_streams(tmp_path, env)
+
+
 @pytest.mark.timeout(900)
 def test_an_idle_worker_goes_on_after_outages(own_stack, tmp_path):
     """Idle (no open transaction) while Kafka is down, the worker must commit its next
     transaction once Kafka is back: the producer that lived through the outage would block
     for good in send_offsets_to_transaction (librdkafka #5456/#5511), so it is replaced."""
     stack, info = own_stack
-    run = secrets.token_hex(4)
-    raw = Raw(info, run)
-    samples = ocsf_samples(IDLE_DATASET, 300)
-    records = [_unique(IDLE_DATASET, r, run, i) for i, r in enumerate(samples)]
-    batches = [[raw.message(IDLE_DATASET, r) for r in records[i::3]] for i in range(3)]
-    env = {**streams_env(info, tmp_path, f"idle-{run}"), "STREAMS_DATASETS": IDLE_DATASET,
-           "STREAMS_ALERTS": "false"}
-    worker = start_streams(tmp_path, env)
+    messages, worker = http_worker(info, tmp_path, 300, "idle")
+    batches = [messages[i::3] for i in range(3)]
     try:
         worker.wait_for("STREAMS READY", timeout_s=180)
         seen: set[bytes] = set()
@@ -120,7 +126,7 @@ def test_an_idle_worker_goes_on_after_outages(own_stack, tmp_path):
             keys = {m[1] for m in batch if m[1] is not None}
             produce(info, batch)
             seen |= keys
-            wait_until(lambda k=seen: set(count_keys(info, IDLE_TOPIC, k)[0]) == k, 120,
+            wait_until(lambda k=seen: set(count_keys(info, HTTP_TOPIC, k)[0]) == k, 120,
                        f"batch {n} after {n} outages", [worker])
             if n == len(batches) - 1:
                 break
@@ -128,7 +134,7 @@ def test_an_idle_worker_goes_on_after_outages(own_stack, tmp_path):
             stack.stop_broker()
             time.sleep(15)
             stack.start_broker()
-        counts, _ = count_keys(info, IDLE_TOPIC, seen)
+        counts, _ = count_keys(info, HTTP_TOPIC, seen)
         assert {k: c for k, c in counts.items() if c != 1} == {}
     finally:
         worker.stop()
@@ -140,14 +146,7 @@ def test_a_busy_worker_rides_out_an_outage_longer_than_every_deadline(own_stack,
     the worker's open transaction fails, it waits for Kafka as long as it takes (no exit,
     the watchdog quiet), and then every event Kafka took is once in its SIEM topic."""
     stack, info = own_stack
-    run = secrets.token_hex(4)
-    raw = Raw(info, run)
-    samples = ocsf_samples(IDLE_DATASET, 10_000)
-    batch = [raw.message(IDLE_DATASET, _unique(IDLE_DATASET, r, run, i))
-             for i, r in enumerate(samples)]
-    env = {**streams_env(info, tmp_path, f"long-{run}"), "STREAMS_DATASETS": IDLE_DATASET,
-           "STREAMS_ALERTS": "false", "STREAMS_COMMIT_RETRY_S": "10"}
-    worker = start_streams(tmp_path, env)
+    batch, worker = http_worker(info, tmp_path, 10_000, "long", STREAMS_COMMIT_RETRY_S="10")
     delivered: set[bytes] = set()
     stop_feeding = threading.Event()
 
@@ -183,9 +182,9 @@ def test_a_busy_worker_rides_out_an_outage_longer_than_every_deadline(own_stack,
         stack.start_broker()
         keys = set(delivered)
         assert len(keys) > 1000
-        wait_until(lambda: set(count_keys(info, IDLE_TOPIC, keys)[0]) == keys, 300,
+        wait_until(lambda: set(count_keys(info, HTTP_TOPIC, keys)[0]) == keys, 300,
                    "every event after the long outage", [worker])
-        counts, _ = count_keys(info, IDLE_TOPIC, keys)
+        counts, _ = count_keys(info, HTTP_TOPIC, keys)
         assert {k: c for k, c in counts.items() if c != 1} == {}
         log = worker.output()
         assert "Kafka unavailable, retrying in" in log, "it waited for Kafka"
